@@ -1,0 +1,540 @@
+//! The decision: one pure function, used by every enforcement point.
+//!
+//! Inputs are what the [`crate::engine::Engine`] gathered: the token verification result,
+//! the governing rule, the session (only when a rule needs one) and `now`. The output is
+//! a [`Decision`] that knows how it looks on the wire: status code, `WWW-Authenticate`
+//! (RFC 6750 / RFC 9470), JSON body, headers for the upstream, and the seed's `step_up`
+//! context label for API Gateway.
+//!
+//! ```text
+//!   token missing/invalid ───────────────────────────────► Unauthenticated (401)
+//!   rule: none / NOT_REQUIRED ───────────────────────────► Allow (not_required)
+//!   rule: DENY ──────────────────────────────────────────► Denied (403)
+//!   rule: REQUIRED ─┬─ claims mode: acr ∈ acrValues, auth_time fresh ─► Allow (complete)
+//!                   └─ session mode: completed, factor ok, fresh ─────► Allow (complete)
+//!                      session store unreachable ─────────────────────► Denied (403, fail closed)
+//!                      otherwise ─────────────────────────────────────► StepUpRequired (401)
+//! ```
+
+use crate::clock::UnixSeconds;
+use crate::policy::{Rule, StepUpState};
+use crate::session::{Factor, SessionView};
+use crate::token::AccessClaims;
+use serde_json::json;
+
+/// Header naming the step-up status for the upstream (`not_required` or `complete`).
+pub const STATUS_HEADER: &str = "x-stepup-status";
+/// Header naming the user for the upstream.
+pub const USER_HEADER: &str = "x-stepup-user";
+/// Header naming the OAuth client for the upstream.
+pub const CLIENT_HEADER: &str = "x-stepup-client-id";
+/// Headers an enforcement point must remove from client requests before adding its own.
+pub const UPSTREAM_HEADERS: [&str; 3] = [STATUS_HEADER, USER_HEADER, CLIENT_HEADER];
+
+/// Why a request is allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllowStatus {
+    /// No rule, or a `STEP_UP_NOT_REQUIRED` rule.
+    NotRequired,
+    /// A step-up rule is satisfied.
+    Complete,
+}
+
+impl AllowStatus {
+    /// The value of [`STATUS_HEADER`] and of the seed's `step_up` context.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AllowStatus::NotRequired => "not_required",
+            AllowStatus::Complete => "complete",
+        }
+    }
+}
+
+/// Why a request is refused with 403.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenyReason {
+    /// A `STEP_UP_DENY` rule (or the quarantine rule of a malformed item).
+    Policy,
+    /// The path has no canonical form.
+    MalformedPath,
+    /// The policy index was never loaded: whether the path is privileged is unknown.
+    PolicyUnavailable,
+    /// The session store could not be read for a privileged path (fail closed).
+    SessionUnavailable,
+}
+
+impl DenyReason {
+    /// The `code` of the JSON body and a metrics label.
+    pub fn code(self) -> &'static str {
+        match self {
+            DenyReason::Policy => "STEP_UP_DENY",
+            DenyReason::MalformedPath => "MALFORMED_PATH",
+            DenyReason::PolicyUnavailable => "POLICY_UNAVAILABLE",
+            DenyReason::SessionUnavailable => "SESSION_UNAVAILABLE",
+        }
+    }
+
+    /// Whether the refusal comes from a failure rather than from policy (the seed's
+    /// `step_up: error` context).
+    pub fn is_error(self) -> bool {
+        matches!(
+            self,
+            DenyReason::PolicyUnavailable | DenyReason::SessionUnavailable
+        )
+    }
+}
+
+/// What a step-up challenge asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// The rule's `maxAgeSeconds`.
+    pub max_age: Option<u64>,
+    /// `acr` values that satisfy the rule in claims mode.
+    pub acr_values: Vec<String>,
+    /// Factors accepted in session mode (empty: any); `None` if session mode is off.
+    pub factors: Option<Vec<Factor>>,
+}
+
+/// The outcome for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Let the request through.
+    Allow {
+        /// why
+        status: AllowStatus,
+        /// the token's `username`
+        user: String,
+        /// the token's `client_id`
+        client_id: String,
+    },
+    /// No token, or an invalid one.
+    Unauthenticated {
+        /// a token was sent but is invalid (`error="invalid_token"`)
+        invalid_token: bool,
+    },
+    /// The rule needs a (fresher) step-up.
+    StepUpRequired(Challenge),
+    /// Refused.
+    Denied(DenyReason),
+}
+
+/// What the token check found.
+#[derive(Debug, Clone, Copy)]
+pub enum TokenOutcome<'a> {
+    /// No `Authorization` header (or no bearer token in it).
+    Missing,
+    /// A token that did not verify.
+    Invalid,
+    /// A verified access token.
+    Valid(&'a AccessClaims),
+}
+
+/// The first stage: everything but the session.
+#[derive(Debug)]
+pub enum Stage<'a> {
+    /// Decided without a session.
+    Done(Decision),
+    /// The rule may be satisfied by a session: look it up and call [`with_session`].
+    NeedSession {
+        /// the verified claims
+        claims: &'a AccessClaims,
+        /// the governing rule
+        rule: &'a Rule,
+    },
+}
+
+/// Decides as far as possible without the session store.
+pub fn decide<'a>(token: TokenOutcome<'a>, rule: Option<&'a Rule>, now: UnixSeconds) -> Stage<'a> {
+    let claims = match token {
+        TokenOutcome::Missing => {
+            return Stage::Done(Decision::Unauthenticated {
+                invalid_token: false,
+            });
+        }
+        TokenOutcome::Invalid => {
+            return Stage::Done(Decision::Unauthenticated {
+                invalid_token: true,
+            });
+        }
+        TokenOutcome::Valid(c) => c,
+    };
+    let Some(rule) = rule else {
+        return Stage::Done(allow(claims, AllowStatus::NotRequired));
+    };
+    match rule.state {
+        StepUpState::NotRequired => Stage::Done(allow(claims, AllowStatus::NotRequired)),
+        StepUpState::Deny => Stage::Done(Decision::Denied(DenyReason::Policy)),
+        StepUpState::Required if claims_satisfy(rule, claims, now) => {
+            Stage::Done(allow(claims, AllowStatus::Complete))
+        }
+        StepUpState::Required if rule.allows_session_mode() => Stage::NeedSession { claims, rule },
+        StepUpState::Required => Stage::Done(Decision::StepUpRequired(challenge(rule))),
+    }
+}
+
+/// Finishes a decision with the session found for the token (`Err` = the store could not
+/// be read: fail closed).
+pub fn with_session<E>(
+    claims: &AccessClaims,
+    rule: &Rule,
+    session: Result<SessionView, E>,
+    now: UnixSeconds,
+) -> Decision {
+    match session {
+        Err(_) => Decision::Denied(DenyReason::SessionUnavailable),
+        Ok(SessionView::Completed { at, factor }) if session_satisfies(rule, at, factor, now) => {
+            allow(claims, AllowStatus::Complete)
+        }
+        Ok(_) => Decision::StepUpRequired(challenge(rule)),
+    }
+}
+
+/// Claims mode: the token's `acr` is one of the rule's `acrValues` and, with a `maxAge`,
+/// its `auth_time` is recent enough.
+pub fn claims_satisfy(rule: &Rule, claims: &AccessClaims, now: UnixSeconds) -> bool {
+    if !rule.allows_claims_mode() {
+        return false;
+    }
+    let acr_ok = claims
+        .acr
+        .as_deref()
+        .is_some_and(|acr| rule.acr_values.iter().any(|v| v == acr));
+    acr_ok && fresh(rule.max_age, claims.auth_time, now)
+}
+
+/// Session mode: completed with an accepted factor, recently enough. A session completed
+/// without a recorded factor (written by the seed) counts only where any factor does.
+pub fn session_satisfies(
+    rule: &Rule,
+    completed_at: UnixSeconds,
+    factor: Option<Factor>,
+    now: UnixSeconds,
+) -> bool {
+    let factor_ok = rule.factors.is_empty() || factor.is_some_and(|f| rule.factors.contains(&f));
+    factor_ok && fresh(rule.max_age, Some(completed_at), now)
+}
+
+/// `at` is within `max_age` of `now`. A time in the future (clock skew between writers)
+/// counts as now.
+fn fresh(max_age: Option<u64>, at: Option<UnixSeconds>, now: UnixSeconds) -> bool {
+    match (max_age, at) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(max), Some(at)) => now.saturating_sub(at) <= max,
+    }
+}
+
+fn allow(claims: &AccessClaims, status: AllowStatus) -> Decision {
+    Decision::Allow {
+        status,
+        user: claims.username.clone(),
+        client_id: claims.client_id.clone(),
+    }
+}
+
+fn challenge(rule: &Rule) -> Challenge {
+    Challenge {
+        max_age: rule.max_age,
+        acr_values: rule.acr_values.clone(),
+        factors: rule.allows_session_mode().then(|| rule.factors.clone()),
+    }
+}
+
+/// Escapes a value for a quoted-string auth-param.
+fn quoted(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        if !c.is_control() {
+            out.push(c);
+        }
+    }
+    out.push('"');
+    out
+}
+
+impl Decision {
+    /// The HTTP status the client gets.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            Decision::Allow { .. } => 200,
+            Decision::Unauthenticated { .. } | Decision::StepUpRequired(_) => 401,
+            Decision::Denied(_) => 403,
+        }
+    }
+
+    /// Whether the request goes through.
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Decision::Allow { .. })
+    }
+
+    /// The seed's `step_up` context value: `not_required | complete | required | deny |
+    /// error`, and `unauthenticated` for a missing or invalid token.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Decision::Allow { status, .. } => status.as_str(),
+            Decision::Unauthenticated { .. } => "unauthenticated",
+            Decision::StepUpRequired(_) => "required",
+            Decision::Denied(r) if r.is_error() => "error",
+            Decision::Denied(_) => "deny",
+        }
+    }
+
+    /// The `WWW-Authenticate` header of a 401.
+    pub fn www_authenticate(&self) -> Option<String> {
+        match self {
+            Decision::Unauthenticated {
+                invalid_token: false,
+            } => Some(r#"Bearer realm="stepup""#.to_owned()),
+            Decision::Unauthenticated {
+                invalid_token: true,
+            } => Some(
+                r#"Bearer realm="stepup", error="invalid_token", error_description="The access token is invalid or expired""#
+                    .to_owned(),
+            ),
+            Decision::StepUpRequired(c) => {
+                let mut v = String::from(
+                    r#"Bearer realm="stepup", error="insufficient_user_authentication", error_description="A step-up authentication is required for this resource""#,
+                );
+                if let Some(max_age) = c.max_age {
+                    v.push_str(&format!(", max_age={}", quoted(&max_age.to_string())));
+                }
+                if !c.acr_values.is_empty() {
+                    v.push_str(&format!(", acr_values={}", quoted(&c.acr_values.join(" "))));
+                }
+                Some(v)
+            }
+            Decision::Allow { .. } | Decision::Denied(_) => None,
+        }
+    }
+
+    /// The JSON body of a refusal.
+    pub fn body(&self) -> Option<serde_json::Value> {
+        match self {
+            Decision::Allow { .. } => None,
+            Decision::Unauthenticated { .. } => Some(json!({
+                "code": "UNAUTHENTICATED",
+                "message": "A valid access token is required",
+            })),
+            Decision::StepUpRequired(c) => {
+                let mut body = json!({
+                    "code": "STEP_UP_REQUIRED",
+                    "error": "insufficient_user_authentication",
+                    "message": "A step-up authentication is required for this resource",
+                    "initiateAuth": "/initiate-auth",
+                    "respondToChallenge": "/respond-to-challenge",
+                });
+                if let Some(max_age) = c.max_age {
+                    body["maxAge"] = json!(max_age);
+                }
+                if !c.acr_values.is_empty() {
+                    body["acrValues"] = json!(c.acr_values);
+                }
+                if let Some(factors) = &c.factors {
+                    let names: Vec<&str> = factors.iter().map(|f| f.as_str()).collect();
+                    body["factors"] = json!(names);
+                }
+                Some(body)
+            }
+            Decision::Denied(reason) => Some(json!({
+                "code": reason.code(),
+                "message": match reason {
+                    DenyReason::Policy => "Access to this resource is denied",
+                    DenyReason::MalformedPath => "The request path is malformed",
+                    DenyReason::PolicyUnavailable | DenyReason::SessionUnavailable =>
+                        "Step-up status cannot be checked right now; try again later",
+                },
+            })),
+        }
+    }
+
+    /// Headers to add to the request for the upstream when allowed.
+    pub fn upstream_headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Decision::Allow {
+                status,
+                user,
+                client_id,
+            } => vec![
+                (STATUS_HEADER, status.as_str().to_owned()),
+                (USER_HEADER, user.clone()),
+                (CLIENT_HEADER, client_id.clone()),
+            ],
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::PathPattern;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn claims() -> AccessClaims {
+        serde_json::from_value(json!({
+            "sub": "s", "iss": "https://issuer", "client_id": "c", "token_use": "access",
+            "username": "alice", "jti": "j", "exp": NOW + 3600, "auth_time": NOW - 100,
+        }))
+        .unwrap()
+    }
+
+    fn required(max_age: Option<u64>) -> Rule {
+        let mut r = Rule::new("/t", PathPattern::Exact("/t".into()), StepUpState::Required);
+        r.max_age = max_age;
+        r
+    }
+
+    fn done(stage: Stage<'_>) -> Decision {
+        match stage {
+            Stage::Done(d) => d,
+            Stage::NeedSession { .. } => panic!("unexpected NeedSession"),
+        }
+    }
+
+    #[test]
+    fn no_token_is_unauthenticated_whatever_the_rule() {
+        let d = done(decide(TokenOutcome::Missing, None, NOW));
+        assert_eq!(d.status_code(), 401);
+        assert_eq!(d.www_authenticate().unwrap(), r#"Bearer realm="stepup""#);
+        let d = done(decide(TokenOutcome::Invalid, Some(&required(None)), NOW));
+        assert!(
+            d.www_authenticate()
+                .unwrap()
+                .contains(r#"error="invalid_token""#)
+        );
+    }
+
+    #[test]
+    fn no_rule_and_not_required_allow_with_user_headers() {
+        let c = claims();
+        let d = done(decide(TokenOutcome::Valid(&c), None, NOW));
+        assert_eq!(d.label(), "not_required");
+        assert!(
+            d.upstream_headers()
+                .contains(&(USER_HEADER, "alice".to_owned()))
+        );
+        let r = Rule::new(
+            "/i",
+            PathPattern::Exact("/i".into()),
+            StepUpState::NotRequired,
+        );
+        assert!(done(decide(TokenOutcome::Valid(&c), Some(&r), NOW)).is_allowed());
+    }
+
+    #[test]
+    fn deny_rule_is_403() {
+        let c = claims();
+        let r = Rule::new("/d", PathPattern::Exact("/d".into()), StepUpState::Deny);
+        let d = done(decide(TokenOutcome::Valid(&c), Some(&r), NOW));
+        assert_eq!((d.status_code(), d.label()), (403, "deny"));
+    }
+
+    #[test]
+    fn a_fresh_completed_session_allows_and_a_stale_one_challenges_with_max_age() {
+        let c = claims();
+        let r = required(Some(300));
+        let Stage::NeedSession { claims, rule } = decide(TokenOutcome::Valid(&c), Some(&r), NOW)
+        else {
+            panic!("expected NeedSession")
+        };
+        let fresh = SessionView::Completed {
+            at: NOW - 300,
+            factor: Some(Factor::Sms),
+        };
+        assert!(with_session::<()>(claims, rule, Ok(fresh), NOW).is_allowed());
+        let stale = SessionView::Completed {
+            at: NOW - 301,
+            factor: Some(Factor::Sms),
+        };
+        let d = with_session::<()>(claims, rule, Ok(stale), NOW);
+        assert_eq!(d.status_code(), 401);
+        let h = d.www_authenticate().unwrap();
+        assert!(
+            h.starts_with(r#"Bearer realm="stepup", error="insufficient_user_authentication""#)
+        );
+        assert!(h.contains(r#"max_age="300""#), "{h}");
+        assert_eq!(d.body().unwrap()["initiateAuth"], "/initiate-auth");
+        assert_eq!(d.body().unwrap()["maxAge"], 300);
+    }
+
+    #[test]
+    fn pending_or_absent_sessions_challenge_and_store_errors_fail_closed() {
+        let c = claims();
+        let r = required(None);
+        for view in [SessionView::Absent, SessionView::Pending] {
+            assert_eq!(
+                with_session::<()>(&c, &r, Ok(view), NOW).label(),
+                "required"
+            );
+        }
+        let d = with_session(&c, &r, Err("down"), NOW);
+        assert_eq!(d, Decision::Denied(DenyReason::SessionUnavailable));
+        assert_eq!((d.status_code(), d.label()), (403, "error"));
+    }
+
+    #[test]
+    fn a_rule_naming_factors_refuses_sessions_completed_with_another() {
+        let c = claims();
+        let mut r = required(None);
+        r.factors = vec![Factor::SoftwareToken];
+        let sms = SessionView::Completed {
+            at: NOW,
+            factor: Some(Factor::Sms),
+        };
+        assert_eq!(with_session::<()>(&c, &r, Ok(sms), NOW).label(), "required");
+        let legacy = SessionView::Completed {
+            at: NOW,
+            factor: None,
+        };
+        assert_eq!(
+            with_session::<()>(&c, &r, Ok(legacy), NOW).label(),
+            "required"
+        );
+        let totp = SessionView::Completed {
+            at: NOW,
+            factor: Some(Factor::SoftwareToken),
+        };
+        assert!(with_session::<()>(&c, &r, Ok(totp), NOW).is_allowed());
+    }
+
+    #[test]
+    fn claims_mode_needs_a_listed_acr_and_a_fresh_auth_time() {
+        let mut c = claims();
+        let mut r = required(Some(600));
+        r.acr_values = vec!["urn:cognito:loa:3".into()];
+        // acr-only rule: no session mode, challenge carries acr_values.
+        let d = done(decide(TokenOutcome::Valid(&c), Some(&r), NOW));
+        let h = d.www_authenticate().unwrap();
+        assert!(h.contains(r#"acr_values="urn:cognito:loa:3""#), "{h}");
+        assert_eq!(d.body().unwrap().get("factors"), None);
+        c.acr = Some("urn:cognito:loa:3".into());
+        assert!(done(decide(TokenOutcome::Valid(&c), Some(&r), NOW)).is_allowed());
+        c.auth_time = Some(NOW - 601);
+        assert!(!done(decide(TokenOutcome::Valid(&c), Some(&r), NOW)).is_allowed());
+        c.auth_time = None;
+        assert!(!done(decide(TokenOutcome::Valid(&c), Some(&r), NOW)).is_allowed());
+    }
+
+    #[test]
+    fn a_rule_with_acr_values_and_factors_accepts_either_mode() {
+        let c = claims();
+        let mut r = required(None);
+        r.acr_values = vec!["loa3".into()];
+        r.factors = vec![Factor::Sms];
+        assert!(matches!(
+            decide(TokenOutcome::Valid(&c), Some(&r), NOW),
+            Stage::NeedSession { .. }
+        ));
+    }
+
+    #[test]
+    fn quoted_values_cannot_break_out_of_the_header() {
+        assert_eq!(quoted(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(quoted("a\r\nb"), r#""ab""#);
+    }
+}

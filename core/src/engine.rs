@@ -1,0 +1,154 @@
+//! The engine: gathers the inputs of the pure [`crate::decision`] function from the
+//! caches and stores, in the order that keeps every request's cost low:
+//!
+//! 1. the token (a signature check against the cached JWKS; no I/O unless the `kid` is
+//!    unknown) — a missing or invalid token is 401 whatever the path;
+//! 2. the canonical path, method and host, and the governing rule from the in-memory
+//!    policy index (no I/O);
+//! 3. only for a `STEP_UP_REQUIRED` rule that the token's own claims do not satisfy: the
+//!    session, from the session store.
+//!
+//! Every enforcement point (ext_authz gRPC and HTTP, the Lambda authorizer, the tower
+//! layer) calls [`Engine::check`] and renders the [`Decision`].
+
+use crate::canonical::canonicalize;
+use crate::clock::UnixSeconds;
+use crate::decision::{self, Decision, DenyReason, Stage, TokenOutcome};
+use crate::policy::{PolicyCache, canonical_host};
+use crate::session::Session;
+use crate::store::SessionStore;
+use crate::token::{TokenVerifier, extract_bearer};
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// Engine settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Key sessions by the token's `origin_jti` instead of its `jti`, so that a step-up
+    /// survives a token refresh (DESIGN.md "Session table").
+    pub use_origin_jti: bool,
+}
+
+/// The parts of a request the decision looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckRequest<'a> {
+    /// HTTP method, any case.
+    pub method: &'a str,
+    /// `Host` / `:authority`, with or without port.
+    pub host: &'a str,
+    /// The request path as received (query allowed).
+    pub path: &'a str,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<&'a str>,
+}
+
+/// The decision engine shared by every enforcement point.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    policies: Arc<PolicyCache>,
+    verifier: Arc<TokenVerifier>,
+    sessions: Arc<dyn SessionStore>,
+    config: EngineConfig,
+}
+
+impl Engine {
+    /// An engine over these caches and stores.
+    pub fn new(
+        policies: Arc<PolicyCache>,
+        verifier: Arc<TokenVerifier>,
+        sessions: Arc<dyn SessionStore>,
+        config: EngineConfig,
+    ) -> Engine {
+        Engine {
+            policies,
+            verifier,
+            sessions,
+            config,
+        }
+    }
+
+    /// The policy cache (for refresh tasks and readiness).
+    pub fn policies(&self) -> &Arc<PolicyCache> {
+        &self.policies
+    }
+
+    /// The token verifier (for JWKS refresh and readiness).
+    pub fn verifier(&self) -> &Arc<TokenVerifier> {
+        &self.verifier
+    }
+
+    /// The session store.
+    pub fn sessions(&self) -> &Arc<dyn SessionStore> {
+        &self.sessions
+    }
+
+    /// The engine settings.
+    pub fn config(&self) -> EngineConfig {
+        self.config
+    }
+
+    /// Decides one request at `now`.
+    pub async fn check(&self, req: &CheckRequest<'_>, now: UnixSeconds) -> Decision {
+        let decision = self.check_inner(req, now).await;
+        metrics::counter!("stepup_decisions_total", "outcome" => decision.label()).increment(1);
+        decision
+    }
+
+    async fn check_inner(&self, req: &CheckRequest<'_>, now: UnixSeconds) -> Decision {
+        let claims = match req.authorization.and_then(extract_bearer) {
+            None => None,
+            Some(token) => match self.verifier.verify(token, now).await {
+                Ok(claims) => Some(claims),
+                Err(e) => {
+                    tracing::debug!(reason = e.metric_label(), "token refused");
+                    metrics::counter!("stepup_token_errors_total", "kind" => e.metric_label())
+                        .increment(1);
+                    return Decision::Unauthenticated {
+                        invalid_token: true,
+                    };
+                }
+            },
+        };
+        let Some(claims) = claims else {
+            return Decision::Unauthenticated {
+                invalid_token: false,
+            };
+        };
+
+        let path = match canonicalize(req.path) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!(reason = e.metric_label(), "path has no canonical form");
+                return Decision::Denied(DenyReason::MalformedPath);
+            }
+        };
+        let Some(index) = self.policies.current() else {
+            return Decision::Denied(DenyReason::PolicyUnavailable);
+        };
+        let method = if req.method.bytes().any(|b| b.is_ascii_lowercase()) {
+            Cow::Owned(req.method.to_ascii_uppercase())
+        } else {
+            Cow::Borrowed(req.method)
+        };
+        let host = canonical_host(req.host);
+        let rule = index.lookup(&method, &host, &path);
+
+        match decision::decide(TokenOutcome::Valid(&claims), rule, now) {
+            Stage::Done(d) => d,
+            Stage::NeedSession { claims, rule } => {
+                let key = claims.session_key(self.config.use_origin_jti);
+                let view = self
+                    .sessions
+                    .get(key, now)
+                    .await
+                    .map(|s| Session::view(s.as_ref(), now))
+                    .inspect_err(|e| {
+                        tracing::warn!(error = %e, "session store unreadable: refusing privileged request");
+                        metrics::counter!("stepup_store_errors_total", "table" => "session", "kind" => e.metric_label())
+                            .increment(1);
+                    });
+                decision::with_session(claims, rule, view, now)
+            }
+        }
+    }
+}

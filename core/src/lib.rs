@@ -1,0 +1,30 @@
+//! # stepup-core
+//!
+//! Everything that *decides* in stepup, shared by every enforcement point (the Envoy
+//! ext_authz sidecar, the API Gateway Lambda authorizer, the in-process tower layer):
+//!
+//! - [`canonical`]: the one canonical form of a request path that rules are matched on;
+//! - [`policy`]: rules (`EXACT | PREFIX | TEMPLATE`, methods, hosts, state, freshness,
+//!   factors) parsed from setting-table items, and the [`policy::PolicyIndex`] that answers
+//!   "which rule governs (method, host, path)";
+//! - [`token`]: verification of Cognito access tokens against a cached JWKS;
+//! - [`decision`]: the pure decision function (allow / unauthenticated / step-up required /
+//!   denied) and the [`engine::Engine`] that feeds it from the caches and stores;
+//! - [`session`]: the step-up session state machine as pure transitions;
+//! - [`store`]: the setting and session store traits, with in-memory and DynamoDB
+//!   implementations that persist the same [`item::Item`]s.
+//!
+//! Time is always a parameter (`now`, Unix seconds); only [`clock`] reads the clock.
+
+pub mod canonical;
+pub mod clock;
+pub mod decision;
+pub mod engine;
+pub mod item;
+pub mod policy;
+pub mod session;
+pub mod store;
+pub mod token;
+
+pub use decision::{Decision, DenyReason};
+pub use engine::Engine;

@@ -1,0 +1,181 @@
+//! The current [`PolicyIndex`], swapped atomically when the setting table is re-read.
+//!
+//! Requests read the index without a lock (`arc-swap`). A background task re-reads the
+//! table every refresh interval; when the table cannot be read the last good index stays
+//! in place (and the failure is logged and counted). Before the first successful read there
+//! is no index at all, and [`PolicyCache::current`] says so: the engine then refuses
+//! every request rather than treating every path as unprivileged.
+
+use super::PolicyIndex;
+use crate::clock::UnixSeconds;
+use crate::store::{SettingStore, StoreError};
+use arc_swap::ArcSwapOption;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// What one refresh found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshReport {
+    /// Rules in the new index (quarantine rules included).
+    pub rules: usize,
+    /// Malformed items in the table.
+    pub malformed: usize,
+}
+
+/// Holds the current policy index.
+#[derive(Debug, Default)]
+pub struct PolicyCache {
+    current: ArcSwapOption<PolicyIndex>,
+    last_success: AtomicU64,
+}
+
+impl PolicyCache {
+    /// An empty cache: nothing loaded yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A cache holding `index` (for tests, the demo and static configurations).
+    pub fn with_index(index: PolicyIndex) -> Self {
+        let cache = Self::new();
+        cache.current.store(Some(Arc::new(index)));
+        cache
+    }
+
+    /// The current index, or `None` before the first successful load.
+    pub fn current(&self) -> Option<Arc<PolicyIndex>> {
+        self.current.load_full()
+    }
+
+    /// Whether an index has been loaded (readiness).
+    pub fn is_loaded(&self) -> bool {
+        self.current.load().is_some()
+    }
+
+    /// When the table was last read successfully (Unix seconds; 0 = never).
+    pub fn last_success(&self) -> UnixSeconds {
+        self.last_success.load(Ordering::Relaxed)
+    }
+
+    /// Replaces the index.
+    pub fn replace(&self, index: PolicyIndex, now: UnixSeconds) {
+        self.current.store(Some(Arc::new(index)));
+        self.last_success.store(now, Ordering::Relaxed);
+    }
+
+    /// Reads the whole setting table and swaps in the new index. On error the previous
+    /// index stays.
+    pub async fn refresh(
+        &self,
+        store: &dyn SettingStore,
+        now: UnixSeconds,
+    ) -> Result<RefreshReport, StoreError> {
+        let items = store.scan().await.inspect_err(|e| {
+            metrics::counter!("stepup_store_errors_total", "table" => "setting", "kind" => e.metric_label())
+                .increment(1);
+        })?;
+        let index = PolicyIndex::from_items(&items);
+        for problem in index.malformed() {
+            tracing::warn!(id = %problem.id, reason = %problem.reason,
+                "malformed setting item: its paths are denied until it is fixed");
+        }
+        let report = RefreshReport {
+            rules: index.rule_count(),
+            malformed: index.malformed().len(),
+        };
+        metrics::gauge!("stepup_policy_rules").set(report.rules as f64);
+        metrics::gauge!("stepup_setting_items_malformed").set(report.malformed as f64);
+        self.replace(index, now);
+        Ok(report)
+    }
+
+    /// Refreshes every `interval` until the returned task is aborted; a failed refresh is
+    /// logged and keeps the last good index.
+    pub fn spawn_refresh(
+        self: &Arc<Self>,
+        store: Arc<dyn SettingStore>,
+        interval: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let cache = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                match cache.refresh(store.as_ref(), crate::clock::now()).await {
+                    Ok(report) => tracing::debug!(?report, "policy index refreshed"),
+                    Err(e) => tracing::warn!(error = %e,
+                        "setting table unreadable; keeping the last good policy index"),
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::{Attr, Item};
+    use crate::policy::StepUpState;
+    use crate::store::memory::MemorySettingStore;
+
+    fn seed(id: &str, state: &str) -> Item {
+        [("id", Attr::s(id)), ("stepUpState", Attr::s(state))]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn nothing_is_loaded_until_the_first_successful_read() {
+        let store = MemorySettingStore::new();
+        store.set_unavailable(true);
+        let cache = PolicyCache::new();
+        assert!(cache.refresh(&store, 10).await.is_err());
+        assert!(cache.current().is_none());
+        store.set_unavailable(false);
+        store
+            .put(seed("/transfer", "STEP_UP_REQUIRED"))
+            .await
+            .unwrap();
+        assert_eq!(cache.refresh(&store, 11).await.unwrap().rules, 1);
+        assert!(cache.is_loaded());
+        assert_eq!(cache.last_success(), 11);
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_table_keeps_the_last_good_index() {
+        let store = MemorySettingStore::new();
+        store
+            .put(seed("/transfer", "STEP_UP_REQUIRED"))
+            .await
+            .unwrap();
+        let cache = PolicyCache::new();
+        cache.refresh(&store, 1).await.unwrap();
+        store.set_unavailable(true);
+        assert!(cache.refresh(&store, 2).await.is_err());
+        let idx = cache.current().unwrap();
+        assert_eq!(
+            idx.lookup("GET", "h", "/transfer").unwrap().state,
+            StepUpState::Required
+        );
+        assert_eq!(cache.last_success(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_background_refresh_picks_up_new_items() {
+        let store = Arc::new(MemorySettingStore::new());
+        let cache = Arc::new(PolicyCache::new());
+        let task = cache.spawn_refresh(store.clone(), Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(cache.current().unwrap().rule_count(), 0);
+        store
+            .put(seed("/transfer", "STEP_UP_REQUIRED"))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert_eq!(cache.current().unwrap().rule_count(), 1);
+        task.abort();
+    }
+}
