@@ -25,6 +25,8 @@ pub mod policy;
 pub mod session;
 pub mod store;
 pub mod token;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use decision::{Decision, DenyReason};
 pub use engine::Engine;
