@@ -1,0 +1,152 @@
+//! Shared helpers for the store tests: one [`Stores`] fixture per backend, and the
+//! [`test_with_all_store_impls!`] macro that runs a test body against each of them
+//! (limitador's `test_with_all_storage_impls!`), so the in-memory stores cannot drift from
+//! DynamoDB's behaviour.
+//!
+//! The DynamoDB variant talks to DynamoDB Local at `$DYNAMODB_ENDPOINT` (`./scripts/test`
+//! starts one) and makes fresh, uniquely named tables for every test. Without the variable
+//! it is skipped with a note on stderr, except under `CI=true`, where it fails.
+
+#![allow(dead_code)]
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use stepup_core::item::Item;
+use stepup_core::store::dynamo::{self, DynamoSessionStore, DynamoSettingStore};
+use stepup_core::store::memory::{MemorySessionStore, MemorySettingStore};
+use stepup_core::store::{SessionStore, SettingStore, StoreError, TableNames};
+
+/// Runs each `async fn name(stores: Stores) { … }` as `name::memory` and `name::dynamodb`.
+#[macro_export]
+macro_rules! test_with_all_store_impls {
+    ($(
+        $(#[$meta:meta])*
+        async fn $name:ident($stores:ident: Stores) $body:block
+    )*) => {$(
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn memory() {
+                let $stores = $crate::common::Stores::memory();
+                $body
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn dynamodb() {
+                let Some($stores) = $crate::common::Stores::dynamodb(stringify!($name)).await
+                else {
+                    return;
+                };
+                $body
+            }
+        }
+    )*};
+}
+
+/// The endpoint of DynamoDB Local, or `None` (after saying why) when the DynamoDB variant
+/// is to be skipped. Panics under `CI=true`: there a skipped store test would hide a
+/// broken set-up.
+pub fn dynamodb_endpoint() -> Option<String> {
+    match std::env::var("DYNAMODB_ENDPOINT") {
+        Ok(e) if !e.trim().is_empty() => Some(e),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
+            "DynamoDB Local missing: DYNAMODB_ENDPOINT is not set under CI=true \
+             (run the tests with ./scripts/test)"
+        ),
+        _ => {
+            eprintln!("skipping: DYNAMODB_ENDPOINT not set (run ./scripts/test)");
+            None
+        }
+    }
+}
+
+/// A table-name prefix no other test (or earlier run against the same DynamoDB Local)
+/// uses: the test's name, a per-process counter and a random number.
+pub fn unique_prefix(test_name: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let random = RandomState::new().build_hasher().finish() % 1_000_000_000;
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("t{test_name}-{n}-{random}")
+}
+
+enum Backend {
+    Memory {
+        setting: Arc<MemorySettingStore>,
+        session: Arc<MemorySessionStore>,
+    },
+    Dynamo {
+        client: aws_sdk_dynamodb::Client,
+        names: TableNames,
+        session: Arc<DynamoSessionStore>,
+    },
+}
+
+/// A setting store and a session store of one backend, empty at the start of the test.
+pub struct Stores {
+    /// The setting store.
+    pub setting: Arc<dyn SettingStore>,
+    /// The session store.
+    pub session: Arc<dyn SessionStore>,
+    backend: Backend,
+}
+
+impl Stores {
+    /// Fresh in-memory stores.
+    pub fn memory() -> Stores {
+        let setting = Arc::new(MemorySettingStore::new());
+        let session = Arc::new(MemorySessionStore::new());
+        Stores {
+            setting: setting.clone(),
+            session: session.clone(),
+            backend: Backend::Memory { setting, session },
+        }
+    }
+
+    /// DynamoDB stores on fresh tables in DynamoDB Local, or `None` when it is not
+    /// configured (see [`dynamodb_endpoint`]).
+    pub async fn dynamodb(test_name: &str) -> Option<Stores> {
+        let endpoint = dynamodb_endpoint()?;
+        let client = dynamo::local_client(&endpoint);
+        let names = TableNames::with_prefix(&unique_prefix(test_name));
+        dynamo::create_tables(&client, &names)
+            .await
+            .unwrap_or_else(|e| panic!("creating tables {names:?} at {endpoint}: {e}"));
+        let session = Arc::new(DynamoSessionStore::new(client.clone(), &names.session));
+        Some(Stores {
+            setting: Arc::new(DynamoSettingStore::new(client.clone(), &names.setting)),
+            session: session.clone(),
+            backend: Backend::Dynamo {
+                client,
+                names,
+                session,
+            },
+        })
+    }
+
+    /// A setting store on the same table that reads scans in pages of `items` items (the
+    /// in-memory store has no pages and returns itself).
+    pub fn setting_with_page_size(&self, items: i32) -> Arc<dyn SettingStore> {
+        match &self.backend {
+            Backend::Memory { setting, .. } => setting.clone(),
+            Backend::Dynamo { client, names, .. } => Arc::new(
+                DynamoSettingStore::new(client.clone(), &names.setting).with_page_size(items),
+            ),
+        }
+    }
+
+    /// Writes a session-table item as it is, bypassing every check.
+    pub async fn put_raw_session_item(&self, item: Item) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Memory { session, .. } => {
+                session.put_raw(item);
+                Ok(())
+            }
+            Backend::Dynamo { session, .. } => session.put_raw(item).await,
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! The store contract, run against every implementation: each test below runs as
+//! `<name>::memory` and `<name>::dynamodb` (DynamoDB Local, fresh tables per test; see
+//! `common/mod.rs`). The in-memory stores are the reference semantics; DynamoDB must match
+//! them with conditional writes only.
+
+#![cfg(feature = "dynamodb")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[macro_use]
+mod common;
+
+use std::time::Duration;
+use stepup_core::item::{Attr, Item, ItemExt};
+use stepup_core::session::{Session, SessionLimits};
+use stepup_core::store::StoreError;
+use stepup_core::store::dynamo::{self, DynamoSessionStore, DynamoSettingStore};
+use stepup_core::store::{SessionStore, SettingStore, TableNames};
+
+/// A fixed "now", far in the future of any real clock: DynamoDB Local's TTL sweep deletes
+/// items whose `ttl` is past by the *real* clock, and these tests want expired items to stay
+/// stored so that the read-side expiry check is what they exercise.
+const NOW: u64 = 4_000_000_000;
+
+fn item(pairs: &[(&str, Attr)]) -> Item {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+/// A setting item as the seed's README makes it by hand.
+fn seed_item(id: &str, state: &str, created: u64) -> Item {
+    item(&[
+        ("id", Attr::s(id)),
+        ("stepUpState", Attr::s(state)),
+        ("createTimestamp", Attr::n(created)),
+        ("lastUpdateTimestamp", Attr::n(created)),
+    ])
+}
+
+fn by_id(mut items: Vec<Item>) -> Vec<Item> {
+    items.sort_by(|a, b| a.req_s("id").unwrap().cmp(b.req_s("id").unwrap()));
+    items
+}
+
+/// A new `STEP_UP_REQUIRED` session whose token expires an hour after [`NOW`].
+fn session(id: &str) -> Session {
+    Session::initiate(
+        id,
+        "alice",
+        "client-1",
+        NOW + 3600,
+        NOW,
+        &SessionLimits::default(),
+    )
+}
+
+test_with_all_store_impls! {
+    async fn seed_hand_made_setting_items_come_back_exactly_as_written(stores: Stores) {
+        let info = seed_item("/info", "STEP_UP_NOT_REQUIRED", 1_651_234_567);
+        let transfer = seed_item("/transfer", "STEP_UP_REQUIRED", 1_651_234_999);
+        stores.setting.put(info.clone()).await.unwrap();
+        stores.setting.put(transfer.clone()).await.unwrap();
+        assert_eq!(by_id(stores.setting.scan().await.unwrap()), vec![info, transfer]);
+    }
+
+    async fn a_scan_in_pages_of_two_returns_all_25_items(stores: Stores) {
+        for i in 0..25u64 {
+            let id = format!("/path/{i:02}");
+            stores.setting.put(seed_item(&id, "STEP_UP_REQUIRED", i)).await.unwrap();
+        }
+        let paged = stores.setting_with_page_size(2);
+        let items = by_id(paged.scan().await.unwrap());
+        let ids: Vec<String> = items.iter().map(|i| i.req_s("id").unwrap().to_owned()).collect();
+        let expected: Vec<String> = (0..25).map(|i| format!("/path/{i:02}")).collect();
+        assert_eq!(ids, expected);
+    }
+
+    async fn put_replaces_an_item_and_delete_removes_it(stores: Stores) {
+        let store = &stores.setting;
+        store.put(seed_item("/a", "STEP_UP_REQUIRED", 1)).await.unwrap();
+        store.put(seed_item("/b", "STEP_UP_REQUIRED", 1)).await.unwrap();
+        let mut replaced = seed_item("/a", "STEP_UP_DENY", 1);
+        replaced.insert("methods".into(), Attr::Ss(vec!["POST".into(), "PUT".into()]));
+        replaced.insert("owner".into(), Attr::s("payments/transfers"));
+        store.put(replaced.clone()).await.unwrap();
+        store.delete("/b").await.unwrap();
+        store.delete("/never-there").await.unwrap();
+        assert_eq!(store.scan().await.unwrap(), vec![replaced]);
+
+        let no_id = item(&[("stepUpState", Attr::s("STEP_UP_REQUIRED"))]);
+        assert!(matches!(store.put(no_id).await, Err(StoreError::Malformed { .. })));
+    }
+
+    async fn creating_a_session_twice_is_a_conflict(stores: Stores) {
+        let s = session("jti-create");
+        assert_eq!(stores.session.get("jti-create", NOW).await.unwrap(), None);
+        stores.session.put(&s, None, NOW).await.unwrap();
+        assert_eq!(stores.session.get("jti-create", NOW).await.unwrap(), Some(s.clone()));
+        let again = stores.session.put(&session("jti-create"), None, NOW + 1).await;
+        assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
+    }
+
+    async fn an_update_at_the_stored_version_succeeds_and_a_stale_one_is_a_conflict(
+        stores: Stores
+    ) {
+        let limits = SessionLimits::default();
+        let s1 = session("jti-update");
+        let missing = stores.session.put(&s1.after_failure(NOW, &limits), Some(1), NOW).await;
+        assert!(matches!(missing, Err(StoreError::Conflict)), "no item yet: {missing:?}");
+
+        stores.session.put(&s1, None, NOW).await.unwrap();
+        let s2 = s1.after_failure(NOW + 1, &limits);
+        stores.session.put(&s2, Some(s1.version), NOW + 1).await.unwrap();
+        assert_eq!(stores.session.get("jti-update", NOW + 1).await.unwrap(), Some(s2.clone()));
+
+        // A writer that still holds version 1 loses.
+        let stale = s1.after_success(stepup_core::session::Factor::SoftwareToken, NOW + 2);
+        let r = stores.session.put(&stale, Some(s1.version), NOW + 2).await;
+        assert!(matches!(r, Err(StoreError::Conflict)), "{r:?}");
+        assert_eq!(stores.session.get("jti-update", NOW + 2).await.unwrap(), Some(s2));
+    }
+
+    async fn an_expired_session_reads_as_absent_and_may_be_created_again(stores: Stores) {
+        let s = session("jti-expired");
+        stores.session.put(&s, None, NOW).await.unwrap();
+        assert!(stores.session.get("jti-expired", s.ttl - 1).await.unwrap().is_some());
+        assert_eq!(stores.session.get("jti-expired", s.ttl).await.unwrap(), None);
+
+        let later = s.ttl + 10;
+        let fresh = Session::initiate(
+            "jti-expired", "alice", "client-1", later + 3600, later, &SessionLimits::default(),
+        );
+        stores.session.put(&fresh, None, later).await.unwrap();
+        assert_eq!(stores.session.get("jti-expired", later).await.unwrap(), Some(fresh));
+    }
+
+    async fn a_malformed_session_item_is_reported_as_malformed(stores: Stores) {
+        let mut bad = session("jti-bad").to_item();
+        bad.insert("stepUpStatus".into(), Attr::s("STEP_UP_MAYBE"));
+        stores.put_raw_session_item(bad).await.unwrap();
+        match stores.session.get("jti-bad", NOW).await {
+            Err(StoreError::Malformed { key, .. }) => assert_eq!(key, "jti-bad"),
+            other => panic!("expected Malformed, got {other:?}"),
+        }
+
+        let mut wrong_type = session("jti-bad-type").to_item();
+        wrong_type.insert("completedAt".into(), Attr::s("yesterday"));
+        stores.put_raw_session_item(wrong_type).await.unwrap();
+        let r = stores.session.get("jti-bad-type", NOW).await;
+        assert!(matches!(r, Err(StoreError::Malformed { .. })), "{r:?}");
+    }
+
+    async fn claim_once_is_true_the_first_time_and_false_after(stores: Stores) {
+        assert!(stores.session.claim_once("replay#abc", NOW + 300, NOW).await.unwrap());
+        assert!(!stores.session.claim_once("replay#abc", NOW + 300, NOW).await.unwrap());
+        assert!(!stores.session.claim_once("replay#abc", NOW + 600, NOW + 299).await.unwrap());
+        assert!(stores.session.claim_once("replay#other", NOW + 300, NOW).await.unwrap());
+    }
+
+    async fn claim_once_succeeds_again_after_the_marker_expired(stores: Stores) {
+        assert!(stores.session.claim_once("replay#exp", NOW + 10, NOW).await.unwrap());
+        assert!(!stores.session.claim_once("replay#exp", NOW + 20, NOW + 9).await.unwrap());
+        assert!(stores.session.claim_once("replay#exp", NOW + 30, NOW + 10).await.unwrap());
+        assert!(!stores.session.claim_once("replay#exp", NOW + 40, NOW + 29).await.unwrap());
+    }
+
+    async fn of_eight_racing_updates_at_the_same_version_exactly_one_wins(stores: Stores) {
+        let limits = SessionLimits::default();
+        let s1 = session("jti-race");
+        stores.session.put(&s1, None, NOW).await.unwrap();
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(8));
+        let tasks: Vec<_> = (0..8u64)
+            .map(|i| {
+                let store = stores.session.clone();
+                let barrier = barrier.clone();
+                let next = s1.after_failure(NOW + 1 + i, &limits);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    store.put(&next, Some(1), NOW + 1).await
+                })
+            })
+            .collect();
+        let mut wins = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(()) => wins += 1,
+                Err(StoreError::Conflict) => {}
+                Err(e) => panic!("unexpected error: {e}"),
+            }
+        }
+        assert_eq!(wins, 1);
+        let stored = stores.session.get("jti-race", NOW + 1).await.unwrap().unwrap();
+        assert_eq!((stored.version, stored.failed_attempts), (2, 1));
+    }
+}
+
+/// DynamoDB only: a store that cannot be reached answers `Unavailable` promptly (here with
+/// one attempt and short timeouts), so that a privileged request fails closed instead of
+/// hanging. Needs no DynamoDB Local.
+#[tokio::test]
+async fn an_unreachable_dynamodb_is_unavailable_quickly() {
+    use aws_sdk_dynamodb::config::retry::RetryConfig;
+    use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+    let config = dynamo::local_config("http://127.0.0.1:1")
+        .retry_config(RetryConfig::standard().with_max_attempts(1))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_timeout(Duration::from_secs(2))
+                .build(),
+        )
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    let sessions = DynamoSessionStore::new(client.clone(), "step-up-auth-session-down");
+    let settings = DynamoSettingStore::new(client, "step-up-auth-setting-down");
+
+    let limit = Duration::from_secs(10);
+    let got = tokio::time::timeout(limit, sessions.get("jti", NOW))
+        .await
+        .expect("get hung");
+    match got {
+        Err(StoreError::Unavailable(msg)) => {
+            assert!(msg.contains("GetItem"), "{msg}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    let scanned = tokio::time::timeout(limit, settings.scan())
+        .await
+        .expect("scan hung");
+    assert!(
+        matches!(scanned, Err(StoreError::Unavailable(_))),
+        "{scanned:?}"
+    );
+    let put = tokio::time::timeout(limit, sessions.put(&session("jti"), None, NOW))
+        .await
+        .expect("put hung");
+    assert!(matches!(put, Err(StoreError::Unavailable(_))), "{put:?}");
+}
+
+/// DynamoDB only: `create_tables` may run again on existing tables (scripts and the demo
+/// call it at every start), and sets TTL on the session table's `ttl`.
+#[tokio::test]
+async fn creating_the_tables_twice_is_fine_and_enables_ttl() {
+    let Some(endpoint) = common::dynamodb_endpoint() else {
+        return;
+    };
+    let client = dynamo::local_client(&endpoint);
+    let names = TableNames::with_prefix(&common::unique_prefix("create_tables"));
+    dynamo::create_tables(&client, &names).await.unwrap();
+    dynamo::create_tables(&client, &names).await.unwrap();
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(&names.session)
+        .send()
+        .await
+        .unwrap();
+    let desc = ttl.time_to_live_description().unwrap();
+    assert_eq!(desc.attribute_name(), Some("ttl"));
+    let keys = client
+        .describe_table()
+        .table_name(&names.setting)
+        .send()
+        .await
+        .unwrap();
+    let schema = keys.table().unwrap().key_schema();
+    assert_eq!(schema[0].attribute_name(), "id");
+}
