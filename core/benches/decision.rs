@@ -1,6 +1,8 @@
 //! The decision with warm caches: token signature verified every time (RS256, aws-lc-rs),
 //! policy index and session in memory. `cargo bench -p stepup-core --bench decision`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::sync::Arc;

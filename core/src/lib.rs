@@ -24,9 +24,9 @@ pub mod item;
 pub mod policy;
 pub mod session;
 pub mod store;
-pub mod token;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod token;
 
 pub use decision::{Decision, DenyReason};
 pub use engine::Engine;

@@ -1,0 +1,363 @@
+//! Verification of a Cognito access token, with `now` passed in.
+//!
+//! The checks, in order (the first failure is the answer):
+//!
+//! 1. the header parses, `alg` is `RS256` (never `none`, never HMAC: a public key used
+//!    as an HMAC secret must not verify), and it names a `kid`; `jku`, `jwk` and `x5u`
+//!    header parameters are ignored, keys come from the configured JWKS only;
+//! 2. the key for the `kid` (from the [`JwksCache`], refetched on a miss, rate limited);
+//! 3. the RS256 signature, then the claims parse into [`AccessClaims`];
+//! 4. `iss` is the configured issuer, `token_use` is `access` (an ID token is refused),
+//!    `client_id` is allowed, `exp` and `nbf` hold with the configured leeway.
+//!
+//! jsonwebtoken's own time checks are switched off because they read the system clock;
+//! ours use `now`.
+
+use std::sync::Arc;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Validation};
+
+use crate::clock::UnixSeconds;
+use crate::token::claims::AccessClaims;
+use crate::token::jwks::{JwksCache, JwksError, JwksFetcher};
+
+/// Tokens longer than this are refused before any parsing. Cognito access tokens are a
+/// few kilobytes even with many groups; Envoy's default header limit is 60 KiB.
+const MAX_TOKEN_BYTES: usize = 64 * 1024;
+
+/// Why a token was refused. The texts name the failed check only, never the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not a JWT, a header or claims that do not parse, or a required claim missing.
+    #[error("malformed token")]
+    Malformed,
+    /// `alg` is not RS256 (`none`, HMAC, other RSA/EC variants...).
+    #[error("unsupported token algorithm")]
+    UnsupportedAlgorithm,
+    /// The header names no `kid`.
+    #[error("token header has no kid")]
+    MissingKid,
+    /// The `kid` is not in the JWKS (even after a refetch, or the refetch was rate limited).
+    #[error("token signed by an unknown key")]
+    UnknownKey,
+    /// The signature does not verify.
+    #[error("token signature is invalid")]
+    BadSignature,
+    /// `iss` is not the configured issuer.
+    #[error("token issued by another issuer")]
+    WrongIssuer,
+    /// `token_use` is not `access` (an ID token, say).
+    #[error("not an access token")]
+    NotAccessToken,
+    /// `client_id` is not in the allowed list.
+    #[error("token issued to a client that is not allowed")]
+    ClientNotAllowed,
+    /// `exp` (plus leeway) has passed.
+    #[error("token expired")]
+    Expired,
+    /// `nbf` (minus leeway) is still ahead.
+    #[error("token not yet valid")]
+    NotYetValid,
+    /// The JWKS could not be fetched when a refetch was needed.
+    #[error("signing keys unavailable: {0}")]
+    Jwks(#[from] JwksError),
+}
+
+impl TokenError {
+    /// A short snake_case label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            TokenError::Malformed => "malformed",
+            TokenError::UnsupportedAlgorithm => "unsupported_algorithm",
+            TokenError::MissingKid => "missing_kid",
+            TokenError::UnknownKey => "unknown_key",
+            TokenError::BadSignature => "bad_signature",
+            TokenError::WrongIssuer => "wrong_issuer",
+            TokenError::NotAccessToken => "not_access_token",
+            TokenError::ClientNotAllowed => "client_not_allowed",
+            TokenError::Expired => "expired",
+            TokenError::NotYetValid => "not_yet_valid",
+            TokenError::Jwks(JwksError::Fetch(_)) => "jwks_fetch",
+            TokenError::Jwks(JwksError::BadDocument(_)) => "jwks_bad_document",
+            TokenError::Jwks(JwksError::NoUsableKeys) => "jwks_no_usable_keys",
+        }
+    }
+}
+
+/// What the verifier accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifierConfig {
+    /// The exact `iss` accepted.
+    pub issuer: String,
+    /// Where the signing keys are fetched from.
+    pub jwks_url: String,
+    /// The app clients whose tokens are accepted. **Empty refuses every client** (fail
+    /// closed): a missing setting must not mean "any client of the pool".
+    pub allowed_client_ids: Vec<String>,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    pub leeway_secs: u64,
+    /// The least time between two JWKS refetches caused by unknown `kid`s.
+    pub jwks_refetch_interval_secs: u64,
+}
+
+impl VerifierConfig {
+    /// The leeway [`VerifierConfig::cognito`] sets.
+    pub const DEFAULT_LEEWAY_SECS: u64 = 60;
+    /// The refetch interval [`VerifierConfig::cognito`] sets.
+    pub const DEFAULT_JWKS_REFETCH_INTERVAL_SECS: u64 = 60;
+
+    /// The settings for a Cognito user pool: issuer
+    /// `https://cognito-idp.{region}.amazonaws.com/{user_pool_id}`, JWKS at
+    /// `{issuer}/.well-known/jwks.json`, 60 s leeway, 60 s refetch interval.
+    pub fn cognito(
+        region: impl AsRef<str>,
+        user_pool_id: impl AsRef<str>,
+        client_ids: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        let issuer = format!(
+            "https://cognito-idp.{}.amazonaws.com/{}",
+            region.as_ref(),
+            user_pool_id.as_ref()
+        );
+        Self {
+            jwks_url: format!("{issuer}/.well-known/jwks.json"),
+            issuer,
+            allowed_client_ids: client_ids.into_iter().map(Into::into).collect(),
+            leeway_secs: Self::DEFAULT_LEEWAY_SECS,
+            jwks_refetch_interval_secs: Self::DEFAULT_JWKS_REFETCH_INTERVAL_SECS,
+        }
+    }
+}
+
+/// Verifies access tokens against one issuer and its JWKS.
+#[derive(Debug)]
+pub struct TokenVerifier {
+    config: VerifierConfig,
+    jwks: JwksCache,
+    /// Built once: RS256 only, every time/audience check off (done with `now` instead).
+    validation: Validation,
+}
+
+impl TokenVerifier {
+    /// A verifier with an empty key cache; load it with `jwks().refresh(now)`.
+    pub fn new(config: VerifierConfig, fetcher: Arc<dyn JwksFetcher>) -> Self {
+        let jwks = JwksCache::new(
+            fetcher,
+            config.jwks_url.clone(),
+            config.jwks_refetch_interval_secs,
+        );
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        validation.leeway = 0;
+        Self {
+            config,
+            jwks,
+            validation,
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &VerifierConfig {
+        &self.config
+    }
+
+    /// The key cache (for the initial load, background refresh and readiness).
+    pub fn jwks(&self) -> &JwksCache {
+        &self.jwks
+    }
+
+    /// Verifies `token` (the bare JWT, see [`extract_bearer`]) at time `now`.
+    pub async fn verify(&self, token: &str, now: UnixSeconds) -> Result<AccessClaims, TokenError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(TokenError::Malformed);
+        }
+        // A header jsonwebtoken cannot represent (`"alg": "none"` among them) fails here.
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.alg != Algorithm::RS256 {
+            return Err(TokenError::UnsupportedAlgorithm);
+        }
+        // RFC 7515 §4.1.11: refuse critical extensions we do not understand (all of them).
+        if header.crit.is_some() {
+            return Err(TokenError::Malformed);
+        }
+        let kid = header
+            .kid
+            .as_deref()
+            .filter(|kid| !kid.is_empty())
+            .ok_or(TokenError::MissingKid)?;
+        let key = self.jwks.key(kid, now).await?;
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)
+            .map_err(|e| decode_error(e.kind()))?
+            .claims;
+        self.check_claims(&claims, now)?;
+        Ok(claims)
+    }
+
+    fn check_claims(&self, claims: &AccessClaims, now: UnixSeconds) -> Result<(), TokenError> {
+        if claims.iss != self.config.issuer {
+            return Err(TokenError::WrongIssuer);
+        }
+        if claims.token_use != "access" {
+            return Err(TokenError::NotAccessToken);
+        }
+        if !self.config.allowed_client_ids.contains(&claims.client_id) {
+            return Err(TokenError::ClientNotAllowed);
+        }
+        let leeway = self.config.leeway_secs;
+        if claims.exp.saturating_add(leeway) <= now {
+            return Err(TokenError::Expired);
+        }
+        if claims
+            .nbf
+            .is_some_and(|nbf| nbf > now.saturating_add(leeway))
+        {
+            return Err(TokenError::NotYetValid);
+        }
+        Ok(())
+    }
+}
+
+/// Maps a jsonwebtoken decode failure (after the header was accepted) to our kinds.
+fn decode_error(kind: &ErrorKind) -> TokenError {
+    match kind {
+        ErrorKind::InvalidSignature
+        | ErrorKind::InvalidRsaKey(_)
+        | ErrorKind::InvalidKeyFormat
+        | ErrorKind::Provider(_) => TokenError::BadSignature,
+        ErrorKind::InvalidAlgorithm
+        | ErrorKind::UnsupportedAlgorithm
+        | ErrorKind::InvalidAlgorithmName => TokenError::UnsupportedAlgorithm,
+        _ => TokenError::Malformed,
+    }
+}
+
+/// The token in an `Authorization` header value.
+///
+/// `Bearer <token>` (scheme case-insensitive, whitespace around the parts trimmed) gives
+/// `<token>`, whatever it looks like, so that a bad token is reported as invalid. A bare
+/// value is accepted only when it looks like a JWT (three non-empty base64url parts
+/// separated by dots), because the seed's web app sends the raw token. Anything else
+/// (empty, `Bearer` alone, `Basic ...`, a token with inner whitespace) is `None`.
+pub fn extract_bearer(header_value: &str) -> Option<&str> {
+    let value = header_value.trim();
+    if let Some((scheme, rest)) = value.split_once(|c: char| c.is_ascii_whitespace()) {
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        let token = rest.trim();
+        return (!token.is_empty() && !token.contains(|c: char| c.is_whitespace()))
+            .then_some(token);
+    }
+    looks_like_jwt(value).then_some(value)
+}
+
+fn looks_like_jwt(value: &str) -> bool {
+    let mut parts = 0;
+    for part in value.split('.') {
+        parts += 1;
+        let base64url = part
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'=');
+        if part.is_empty() || !base64url || parts > 3 {
+            return false;
+        }
+    }
+    parts == 3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_whitespace_is_trimmed() {
+        assert_eq!(extract_bearer("Bearer abc.def.ghi"), Some("abc.def.ghi"));
+        assert_eq!(extract_bearer("bearer abc.def.ghi"), Some("abc.def.ghi"));
+        assert_eq!(extract_bearer("BEARER abc.def.ghi"), Some("abc.def.ghi"));
+        assert_eq!(
+            extract_bearer("  Bearer \t abc.def.ghi  "),
+            Some("abc.def.ghi")
+        );
+    }
+
+    #[test]
+    fn a_bearer_token_is_returned_even_if_it_does_not_look_like_a_jwt() {
+        assert_eq!(extract_bearer("Bearer garbage"), Some("garbage"));
+    }
+
+    #[test]
+    fn a_bare_jwt_is_accepted_because_the_seed_web_app_sends_one() {
+        assert_eq!(extract_bearer("eyJh.eyJz.c2ln"), Some("eyJh.eyJz.c2ln"));
+        assert_eq!(extract_bearer(" eyJh.eyJz.c2ln "), Some("eyJh.eyJz.c2ln"));
+    }
+
+    #[test]
+    fn empty_schemes_alone_and_non_bearer_values_give_no_token() {
+        for value in [
+            "",
+            "   ",
+            "Bearer",
+            "Bearer   ",
+            "Basic dXNlcjpwYXNz",
+            "Bearer a b",
+            "Token abc.def.ghi",
+            "abc.def",
+            "abc..ghi",
+            ".def.ghi",
+            "abc.def.",
+            "a.b.c.d",
+            "abc.d$f.ghi",
+            "garbage",
+        ] {
+            assert_eq!(extract_bearer(value), None, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn error_labels_are_distinct_snake_case() {
+        let errors = [
+            TokenError::Malformed,
+            TokenError::UnsupportedAlgorithm,
+            TokenError::MissingKid,
+            TokenError::UnknownKey,
+            TokenError::BadSignature,
+            TokenError::WrongIssuer,
+            TokenError::NotAccessToken,
+            TokenError::ClientNotAllowed,
+            TokenError::Expired,
+            TokenError::NotYetValid,
+            TokenError::Jwks(JwksError::Fetch("x".to_owned())),
+            TokenError::Jwks(JwksError::BadDocument("x".to_owned())),
+            TokenError::Jwks(JwksError::NoUsableKeys),
+        ];
+        let mut labels: Vec<&str> = errors.iter().map(TokenError::metric_label).collect();
+        assert!(
+            labels
+                .iter()
+                .all(|l| l.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        );
+        labels.sort_unstable();
+        labels.dedup();
+        assert_eq!(labels.len(), errors.len());
+    }
+
+    #[test]
+    fn cognito_config_derives_issuer_and_jwks_url_from_region_and_pool() {
+        let config = VerifierConfig::cognito("eu-west-1", "eu-west-1_Abc", ["client-1"]);
+        assert_eq!(
+            config.issuer,
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Abc"
+        );
+        assert_eq!(
+            config.jwks_url,
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Abc/.well-known/jwks.json"
+        );
+        assert_eq!(config.allowed_client_ids, vec!["client-1"]);
+        assert_eq!(config.leeway_secs, 60);
+        assert_eq!(config.jwks_refetch_interval_secs, 60);
+    }
+}
