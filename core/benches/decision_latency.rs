@@ -1,0 +1,59 @@
+//! Latency distribution and single-core throughput of the decision with warm caches
+//! (criterion reports means and medians; the design's targets are p50/p99 and decisions
+//! per second per core). `cargo bench -p stepup-core --bench decision_latency`.
+//!
+//! Under `cargo test` (no `--bench` argument) it runs a few hundred iterations only, as a
+//! smoke test.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
+
+mod support;
+
+use std::time::Instant;
+use stepup_core::engine::CheckRequest;
+use support::NOW;
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let iterations: usize = if full { 200_000 } else { 500 };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let (engine, auth) = support::world(&rt);
+    let req = CheckRequest {
+        method: "POST",
+        host: "api.example.com",
+        path: "/transfer",
+        authorization: Some(auth.as_str()),
+    };
+    assert_eq!(rt.block_on(engine.check(&req, NOW)).label(), "complete");
+
+    let mut samples = Vec::with_capacity(iterations);
+    let start = Instant::now();
+    rt.block_on(async {
+        for _ in 0..iterations {
+            let t = Instant::now();
+            let d = engine.check(&req, NOW).await;
+            samples.push(t.elapsed().as_nanos() as u64);
+            std::hint::black_box(d);
+        }
+    });
+    let total = start.elapsed();
+    samples.sort_unstable();
+    let pct = |p: f64| samples[((samples.len() as f64 - 1.0) * p) as usize] as f64 / 1000.0;
+    println!(
+        "decision_latency (privileged path, completed session, {iterations} calls on one core): \
+         p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs; {:.0} decisions/s",
+        pct(0.50),
+        pct(0.90),
+        pct(0.99),
+        pct(0.999),
+        pct(1.0),
+        iterations as f64 / total.as_secs_f64()
+    );
+}
