@@ -13,6 +13,7 @@
 
 use crate::canonical::canonicalize;
 use crate::clock::UnixSeconds;
+use crate::completion_cache::CompletionCache;
 use crate::decision::{self, Decision, DenyReason, Stage, TokenOutcome};
 use crate::policy::{PolicyCache, canonical_host};
 use crate::session::Session;
@@ -48,6 +49,7 @@ pub struct Engine {
     policies: Arc<PolicyCache>,
     verifier: Arc<TokenVerifier>,
     sessions: Arc<dyn SessionStore>,
+    completions: Option<Arc<CompletionCache>>,
     config: EngineConfig,
 }
 
@@ -63,8 +65,16 @@ impl Engine {
             policies,
             verifier,
             sessions,
+            completions: None,
             config,
         }
+    }
+
+    /// Caches completed step-ups (see [`CompletionCache`]), so that a stepped-up token's
+    /// privileged requests do not read the session table every time.
+    pub fn with_completion_cache(mut self, cache: Arc<CompletionCache>) -> Engine {
+        self.completions = Some(cache);
+        self
     }
 
     /// The policy cache (for refresh tasks and readiness).
@@ -137,16 +147,24 @@ impl Engine {
             Stage::Done(d) => d,
             Stage::NeedSession { claims, rule } => {
                 let key = claims.session_key(self.config.use_origin_jti);
-                let view = self
-                    .sessions
-                    .get(key, now)
-                    .await
-                    .map(|s| Session::view(s.as_ref(), now))
-                    .inspect_err(|e| {
-                        tracing::warn!(error = %e, "session store unreadable: refusing privileged request");
-                        metrics::counter!("stepup_store_errors_total", "table" => "session", "kind" => e.metric_label())
+                if let Some(cached) = self.completions.as_ref().and_then(|c| c.get(key, now)) {
+                    let d = decision::with_session::<()>(claims, rule, Ok(cached), now);
+                    if d.is_allowed() {
+                        metrics::counter!("stepup_completion_cache_total", "result" => "hit")
                             .increment(1);
-                    });
+                        return d;
+                    }
+                }
+                metrics::counter!("stepup_completion_cache_total", "result" => "miss").increment(1);
+                let session = self.sessions.get(key, now).await.inspect_err(|e| {
+                    tracing::warn!(error = %e, "session store unreadable: refusing privileged request");
+                    metrics::counter!("stepup_store_errors_total", "table" => "session", "kind" => e.metric_label())
+                        .increment(1);
+                });
+                if let (Some(cache), Ok(Some(s))) = (&self.completions, &session) {
+                    cache.remember(key, s, claims.exp, now);
+                }
+                let view = session.map(|s| Session::view(s.as_ref(), now));
                 decision::with_session(claims, rule, view, now)
             }
         }

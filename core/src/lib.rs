@@ -18,6 +18,7 @@
 
 pub mod canonical;
 pub mod clock;
+pub mod completion_cache;
 pub mod decision;
 pub mod engine;
 pub mod item;

@@ -264,3 +264,43 @@ async fn origin_jti_mode_keeps_a_step_up_across_a_token_refresh() {
             .is_allowed()
     );
 }
+
+#[tokio::test]
+async fn a_cached_completion_spares_the_store_and_a_pending_session_is_never_cached() {
+    use stepup_core::completion_cache::CompletionCache;
+    let mut w = world(vec![]).await;
+    let cache = Arc::new(CompletionCache::new(100, 60));
+    w.engine = w.engine.clone().with_completion_cache(cache.clone());
+    let t = w.issuer.token("alice", "jti-1", NOW);
+
+    // Pending: read every time, not cached.
+    let s = Session::initiate(
+        "jti-1",
+        "alice",
+        "c",
+        NOW + 3600,
+        NOW,
+        &SessionLimits::default(),
+    );
+    w.sessions.put(&s, None, NOW).await.unwrap();
+    assert_eq!(
+        w.check("POST", "/transfer", Some(&t)).await.label(),
+        "required"
+    );
+    assert!(cache.is_empty());
+
+    // Completed: the next request sees it at once, and then it is cached.
+    let done = s.after_success(Factor::SoftwareToken, NOW);
+    w.sessions.put(&done, Some(s.version), NOW).await.unwrap();
+    assert!(w.check("POST", "/transfer", Some(&t)).await.is_allowed());
+    assert_eq!(cache.len(), 1);
+    w.sessions.set_unavailable(true);
+    assert!(w.check("POST", "/transfer", Some(&t)).await.is_allowed());
+
+    // Another token still needs the store, which is down: fail closed.
+    let other = w.issuer.token("alice", "jti-2", NOW);
+    assert_eq!(
+        w.check("POST", "/transfer", Some(&other)).await,
+        Decision::Denied(DenyReason::SessionUnavailable)
+    );
+}
