@@ -16,6 +16,8 @@
 //!
 //! Time is always a parameter (`now`, Unix seconds); only [`clock`] reads the clock.
 
+#[cfg(feature = "api")]
+pub mod api;
 pub mod canonical;
 pub mod clock;
 pub mod completion_cache;

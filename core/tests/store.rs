@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 use stepup_core::item::{Attr, Item, ItemExt};
-use stepup_core::session::{Session, SessionLimits};
+use stepup_core::session::{Factor, Session, SessionLimits};
 use stepup_core::store::StoreError;
 use stepup_core::store::dynamo::{self, DynamoSessionStore, DynamoSettingStore};
 use stepup_core::store::{SessionStore, SettingStore, TableNames};
@@ -149,6 +149,23 @@ test_with_all_store_impls! {
         stores.put_raw_session_item(wrong_type).await.unwrap();
         let r = stores.session.get("jti-bad-type", NOW).await;
         assert!(matches!(r, Err(StoreError::Malformed { .. })), "{r:?}");
+    }
+
+    async fn a_session_written_without_a_version_by_the_seed_can_be_completed(stores: Stores) {
+        let mut legacy = session("jti-seed").to_item();
+        legacy.remove("version");
+        stores.put_raw_session_item(legacy).await.unwrap();
+        let read = stores.session.get("jti-seed", NOW).await.unwrap().unwrap();
+        assert_eq!(read.version, 0);
+        let done = read.after_success(Factor::SoftwareToken, NOW);
+        stores.session.put(&done, Some(0), NOW).await.unwrap();
+        assert_eq!(stores.session.get("jti-seed", NOW).await.unwrap(), Some(done.clone()));
+        // Once versioned, version 0 is stale.
+        let r = stores.session.put(&done, Some(0), NOW).await;
+        assert!(matches!(r, Err(StoreError::Conflict)), "{r:?}");
+        // Version 0 never creates an item that is not there.
+        let r = stores.session.put(&session("jti-none"), Some(0), NOW).await;
+        assert!(matches!(r, Err(StoreError::Conflict)), "{r:?}");
     }
 
     async fn claim_once_is_true_the_first_time_and_false_after(stores: Stores) {

@@ -12,7 +12,7 @@
 //! |---|---|
 //! | `get` | `GetItem`, `ConsistentRead`; an item whose `ttl` <= now is `None` |
 //! | `put(s, None, now)` | `PutItem` if `attribute_not_exists(sessionId) OR ttl <= :now` |
-//! | `put(s, Some(v), now)` | `PutItem` if `version = :v` |
+//! | `put(s, Some(v), now)` | `PutItem` if `version = :v` (for `v = 0` also: no `version` attribute) |
 //! | `claim_once(k, exp, now)` | `PutItem {sessionId: k, ttl: exp}` if not exists or expired |
 //!
 //! The read-side expiry check matters: DynamoDB deletes items past their `ttl` late (up to
@@ -401,11 +401,18 @@ impl SessionStore for DynamoSessionStore {
         match expected_version {
             None => self.put_if_absent_or_expired(item, now).await,
             Some(v) => {
+                // Version 0 is how a session without a `version` attribute reads (written
+                // by the seed): such an item may be updated too.
+                let condition = if v == 0 {
+                    "attribute_exists(sessionId) AND (#version = :v OR attribute_not_exists(#version))"
+                } else {
+                    "#version = :v"
+                };
                 self.client
                     .put_item()
                     .table_name(&self.table)
                     .set_item(Some(item))
-                    .condition_expression("#version = :v")
+                    .condition_expression(condition)
                     .expression_attribute_names("#version", "version")
                     .expression_attribute_values(":v", AttributeValue::N(v.to_string()))
                     .send()

@@ -149,7 +149,13 @@ impl SessionStore for MemorySessionStore {
         let current = items.get(&session.session_id);
         let ok = match expected_version {
             None => !is_live(current, now),
-            Some(v) => current.and_then(|i| i.get("version")) == Some(&Attr::N(v.to_string())),
+            // Version 0 is how a session without a `version` attribute reads (written by
+            // the seed): such an item may be updated too.
+            Some(v) => match current.map(|i| i.get("version")) {
+                None => false,
+                Some(None) => v == 0,
+                Some(Some(stored)) => stored == &Attr::N(v.to_string()),
+            },
         };
         if !ok {
             return Err(StoreError::Conflict);
