@@ -21,6 +21,8 @@ pub mod api;
 pub mod canonical;
 pub mod clock;
 pub mod completion_cache;
+#[cfg(feature = "crd")]
+pub mod crd;
 pub mod decision;
 pub mod engine;
 pub mod item;

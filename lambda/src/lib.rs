@@ -1,0 +1,232 @@
+//! # stepup-lambda
+//!
+//! The API Gateway enforcement point of stepup, as two Lambda functions:
+//!
+//! - `stepup-authorizer`: a REST API (v1) REQUEST authorizer and an HTTP API (v2)
+//!   authorizer in one function ([`authorizer`]), deciding every request with the same
+//!   [`Engine`] as the sidecar;
+//! - `stepup-api`: the step-up API (`/initiate-auth`, `/respond-to-challenge`), the very
+//!   axum router the sidecar serves, run through `lambda_http`.
+//!
+//! [`Deps`] is built once per execution environment, in the init phase: AWS clients,
+//! stores, the JWKS and policy caches (loaded before the first invocation) and the
+//! background tasks that refresh them. An invocation then does no network I/O unless a
+//! privileged rule needs the session table (and not even then once a completed step-up is
+//! in the completion cache). Lambda freezes the process between invocations, so the
+//! background refreshes run while the environment is thawed, alongside invocations, and
+//! never delay one.
+
+pub mod authorizer;
+pub mod config;
+
+use anyhow::Context;
+use std::sync::Arc;
+use std::time::Duration;
+use stepup_core::api::{ApiState, CognitoIdp};
+use stepup_core::completion_cache::CompletionCache;
+use stepup_core::engine::EngineConfig;
+use stepup_core::policy::PolicyCache;
+use stepup_core::store::dynamo::{DynamoSessionStore, DynamoSettingStore};
+use stepup_core::store::{SessionStore, SettingStore};
+use stepup_core::token::{HttpJwksFetcher, TokenVerifier};
+use stepup_core::{Engine, clock};
+
+pub use authorizer::{AuthorizerError, handle_event, handle_http, handle_rest};
+pub use config::Config;
+
+/// How long the init-phase policy and JWKS loads may take (Lambda's init phase is 10 s).
+const INITIAL_LOAD_TIMEOUT: Duration = Duration::from_secs(4);
+/// Retry interval of a refresh while nothing is loaded yet.
+const RETRY_UNLOADED: Duration = Duration::from_secs(5);
+/// Completed step-ups kept in memory per execution environment.
+const COMPLETION_CACHE_CAPACITY: usize = 10_000;
+/// How long a cached completion may be used before the session table is read again.
+const COMPLETION_CACHE_MAX_AGE_SECS: u64 = 60;
+/// DynamoDB timeouts: a session read must end well within API Gateway's authorizer budget.
+const DYNAMODB_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(700);
+const DYNAMODB_OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// The AWS clients, built once from one `aws-config` load.
+#[derive(Debug, Clone)]
+pub struct AwsClients {
+    /// DynamoDB (setting and session tables).
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    /// Cognito user pools (step-up API only).
+    pub cognito: aws_sdk_cognitoidentityprovider::Client,
+}
+
+impl AwsClients {
+    /// Loads the AWS configuration (Lambda's credentials, the configured region) with the
+    /// endpoint overrides.
+    pub async fn load(config: &Config) -> AwsClients {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(config.region.clone()))
+            .load()
+            .await;
+        let mut ddb = aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(DYNAMODB_ATTEMPT_TIMEOUT)
+                    .operation_attempt_timeout(DYNAMODB_ATTEMPT_TIMEOUT)
+                    .operation_timeout(DYNAMODB_OPERATION_TIMEOUT)
+                    .build(),
+            )
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2));
+        if let Some(endpoint) = &config.dynamodb_endpoint {
+            ddb = ddb.endpoint_url(endpoint);
+        }
+        let mut cognito = aws_sdk_cognitoidentityprovider::config::Builder::from(&sdk);
+        if let Some(endpoint) = &config.cognito_endpoint {
+            cognito = cognito.endpoint_url(endpoint);
+        }
+        AwsClients {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(ddb.build()),
+            cognito: aws_sdk_cognitoidentityprovider::Client::from_conf(cognito.build()),
+        }
+    }
+}
+
+/// What the authorizer lends to every invocation: the engine and its refresh tasks.
+#[derive(Debug)]
+pub struct Deps {
+    /// The decision engine.
+    pub engine: Engine,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Deps {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Deps {
+    /// Deps over a prebuilt engine, with no background tasks (tests).
+    pub fn from_engine(engine: Engine) -> Deps {
+        Deps {
+            engine,
+            tasks: Vec::new(),
+        }
+    }
+
+    /// Builds the authorizer's dependencies from `config`: clients, stores, the engine
+    /// with a completion cache, the first policy and JWKS loads, and their refresh tasks.
+    pub async fn build(config: &Config) -> anyhow::Result<Deps> {
+        let clients = AwsClients::load(config).await;
+        let names = config.table_names();
+        let settings: Arc<dyn SettingStore> =
+            Arc::new(DynamoSettingStore::new(clients.dynamodb.clone(), names.setting));
+        let sessions: Arc<dyn SessionStore> =
+            Arc::new(DynamoSessionStore::new(clients.dynamodb, names.session));
+        let verifier = Arc::new(verifier(config)?);
+        let policies = Arc::new(PolicyCache::new());
+        let engine = Engine::new(
+            Arc::clone(&policies),
+            Arc::clone(&verifier),
+            sessions,
+            EngineConfig {
+                use_origin_jti: config.use_origin_jti,
+            },
+        )
+        .with_completion_cache(Arc::new(CompletionCache::new(
+            COMPLETION_CACHE_CAPACITY,
+            COMPLETION_CACHE_MAX_AGE_SECS,
+        )));
+        initial_load(&engine, settings.as_ref()).await;
+        let tasks = vec![
+            spawn_policy_refresh(policies, settings, config.policy_refresh),
+            spawn_jwks_refresh(verifier, config.jwks_refresh),
+        ];
+        Ok(Deps { engine, tasks })
+    }
+}
+
+fn verifier(config: &Config) -> anyhow::Result<TokenVerifier> {
+    let fetcher = HttpJwksFetcher::new().context("building the JWKS HTTP client")?;
+    Ok(TokenVerifier::new(config.verifier_config(), Arc::new(fetcher)))
+}
+
+/// The step-up API's state, built once: the same [`ApiState`] the sidecar serves, with
+/// Cognito, the session table and a verifier whose JWKS is loaded in the init phase.
+pub async fn build_api_state(config: &Config) -> anyhow::Result<(ApiState, tokio::task::JoinHandle<()>)> {
+    let clients = AwsClients::load(config).await;
+    let names = config.table_names();
+    let sessions: Arc<dyn SessionStore> =
+        Arc::new(DynamoSessionStore::new(clients.dynamodb, names.session));
+    let verifier = Arc::new(verifier(config)?);
+    match tokio::time::timeout(INITIAL_LOAD_TIMEOUT, verifier.jwks().refresh(clock::now())).await {
+        Ok(Ok(keys)) => tracing::info!(keys, "JWKS loaded"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "first JWKS load failed; retrying in the background"),
+        Err(_) => tracing::warn!("first JWKS load timed out; retrying in the background"),
+    }
+    let task = spawn_jwks_refresh(Arc::clone(&verifier), config.jwks_refresh);
+    let state = ApiState::new(verifier, sessions, Arc::new(CognitoIdp::new(clients.cognito)))
+        .with_origin_jti(config.use_origin_jti);
+    Ok((state, task))
+}
+
+/// The first policy and JWKS loads, concurrently and bounded in time. A failure is
+/// logged: the engine then refuses (fail closed) until a background refresh succeeds.
+pub async fn initial_load(engine: &Engine, settings: &dyn SettingStore) {
+    let policy = tokio::time::timeout(INITIAL_LOAD_TIMEOUT, engine.policies().refresh(settings, clock::now()));
+    let jwks = tokio::time::timeout(INITIAL_LOAD_TIMEOUT, engine.verifier().jwks().refresh(clock::now()));
+    let (policy, jwks) = tokio::join!(policy, jwks);
+    match policy {
+        Ok(Ok(report)) => tracing::info!(rules = report.rules, malformed = report.malformed, "policy index loaded"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "first policy load failed"),
+        Err(_) => tracing::warn!("first policy load timed out"),
+    }
+    match jwks {
+        Ok(Ok(keys)) => tracing::info!(keys, "JWKS loaded"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "first JWKS load failed"),
+        Err(_) => tracing::warn!("first JWKS load timed out"),
+    }
+}
+
+/// Re-reads the setting table every `interval` (sooner while nothing is loaded); a failed
+/// read keeps the last good index. The first read happened in the init phase.
+pub fn spawn_policy_refresh(
+    policies: Arc<PolicyCache>,
+    settings: Arc<dyn SettingStore>,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let wait = if policies.is_loaded() { interval } else { interval.min(RETRY_UNLOADED) };
+            tokio::time::sleep(wait).await;
+            match policies.refresh(settings.as_ref(), clock::now()).await {
+                Ok(report) => tracing::debug!(?report, "policy index refreshed"),
+                Err(e) => tracing::warn!(error = %e, "setting table unreadable; keeping the last good policy index"),
+            }
+        }
+    })
+}
+
+/// Refetches the JWKS every `interval` (sooner while none is loaded); a failed fetch keeps
+/// the keys held. An unknown `kid` refetches at once anyway (rate limited, in the verifier).
+pub fn spawn_jwks_refresh(verifier: Arc<TokenVerifier>, interval: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let wait = if verifier.jwks().is_loaded() { interval } else { interval.min(RETRY_UNLOADED) };
+            tokio::time::sleep(wait).await;
+            match verifier.jwks().refresh(clock::now()).await {
+                Ok(keys) => tracing::debug!(keys, "JWKS refreshed"),
+                Err(e) => tracing::warn!(error = %e, "JWKS refresh failed; keeping the keys held"),
+            }
+        }
+    })
+}
+
+/// JSON logs to stdout (CloudWatch), level from `RUST_LOG` (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .without_time()
+        .try_init();
+}

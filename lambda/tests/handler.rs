@@ -1,0 +1,175 @@
+//! The authorizer handlers called directly with API Gateway event fixtures (REST v1
+//! REQUEST authorizer, the seed's test event, HTTP API v2), on an engine over in-memory
+//! stores and the test issuer's keys.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use stepup_core::engine::EngineConfig;
+use stepup_core::policy::PolicyCache;
+use stepup_core::store::SettingStore;
+use stepup_core::store::memory::{MemorySessionStore, MemorySettingStore};
+use stepup_core::testkit::TestIssuer;
+use stepup_core::{Engine, clock};
+use stepup_lambda::{AuthorizerError, handle_event};
+
+struct Fixture {
+    engine: Engine,
+    issuer: TestIssuer,
+    sessions: Arc<MemorySessionStore>,
+    now: u64,
+}
+
+async fn fixture() -> Fixture {
+    let now = clock::now();
+    let issuer = TestIssuer::new();
+    let settings = MemorySettingStore::new();
+    for item in policy_items() {
+        settings.put(item).await.unwrap();
+    }
+    let policies = Arc::new(PolicyCache::new());
+    policies.refresh(&settings, now).await.unwrap();
+    let sessions = Arc::new(MemorySessionStore::new());
+    let engine = Engine::new(
+        policies,
+        Arc::new(issuer.verifier(now).await),
+        sessions.clone(),
+        EngineConfig::default(),
+    );
+    Fixture { engine, issuer, sessions, now }
+}
+
+impl Fixture {
+    async fn call(&self, fixture: &[u8], token: &str) -> Result<Value, AuthorizerError> {
+        handle_event(&self.engine, event(fixture, token), self.now).await
+    }
+
+    fn token(&self, jti: &str) -> String {
+        self.issuer.token("alice", jti, self.now)
+    }
+}
+
+fn statement(resp: &Value) -> &Value {
+    &resp["policyDocument"]["Statement"][0]
+}
+
+#[tokio::test]
+async fn rest_open_path_is_allowed_with_the_seed_context_and_the_username_as_principal() {
+    let f = fixture().await;
+    let resp = f.call(REST_INFO, &f.token("jti-info")).await.unwrap();
+    assert_eq!(resp["principalId"], "alice");
+    assert_eq!(resp["policyDocument"]["Version"], "2012-10-17");
+    assert_eq!(statement(&resp)["Effect"], "Allow");
+    assert_eq!(statement(&resp)["Action"], json!(["execute-api:Invoke"]));
+    assert_eq!(
+        statement(&resp)["Resource"],
+        json!(["arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/GET/info"])
+    );
+    assert_eq!(resp["context"]["step_up"], "not_required");
+    assert_eq!(resp["context"]["session_id"], "jti-info");
+    assert_eq!(resp["context"]["username"], "alice");
+}
+
+#[tokio::test]
+async fn seed_event_on_a_privileged_path_is_denied_with_the_rfc9470_challenge_in_the_context() {
+    let f = fixture().await;
+    let resp = f.call(REST_SEED_TRANSFER, &f.token("jti-1")).await.unwrap();
+    assert_eq!(resp["principalId"], "alice");
+    assert_eq!(statement(&resp)["Effect"], "Deny");
+    let ctx = &resp["context"];
+    assert_eq!(ctx["step_up"], "required");
+    assert_eq!(ctx["session_id"], "jti-1");
+    assert_eq!(ctx["code"], "STEP_UP_REQUIRED");
+    let www = ctx["wwwAuthenticate"].as_str().unwrap();
+    assert!(www.contains(r#"error="insufficient_user_authentication""#), "{www}");
+    let body: Value = serde_json::from_str(ctx["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["initiateAuth"], "/initiate-auth");
+    // Every context value is flat: API Gateway refuses objects and arrays there.
+    for (k, v) in ctx.as_object().unwrap() {
+        assert!(v.is_string() || v.is_number() || v.is_boolean(), "{k} = {v}");
+    }
+}
+
+#[tokio::test]
+async fn a_completed_step_up_for_the_token_allows_the_privileged_path() {
+    let f = fixture().await;
+    f.sessions.put_raw(completed_session("jti-done", "alice", f.now));
+    let resp = f.call(REST_SEED_TRANSFER, &f.token("jti-done")).await.unwrap();
+    assert_eq!(statement(&resp)["Effect"], "Allow");
+    assert_eq!(resp["context"]["step_up"], "complete");
+    // Another token of the same user is not stepped up.
+    let resp = f.call(REST_SEED_TRANSFER, &f.token("jti-other")).await.unwrap();
+    assert_eq!(resp["context"]["step_up"], "required");
+}
+
+#[tokio::test]
+async fn a_deny_rule_gives_a_deny_policy_with_step_up_deny() {
+    let f = fixture().await;
+    let resp = f.call(REST_ADMIN, &f.token("jti-admin")).await.unwrap();
+    assert_eq!(statement(&resp)["Effect"], "Deny");
+    assert_eq!(resp["context"]["step_up"], "deny");
+    assert_eq!(resp["context"]["code"], "STEP_UP_DENY");
+    assert!(resp["context"]["wwwAuthenticate"].as_str().unwrap().contains("insufficient_scope"));
+}
+
+#[tokio::test]
+async fn missing_or_invalid_tokens_are_the_unauthorized_error() {
+    let f = fixture().await;
+    let e = f.call(REST_NO_AUTHORIZATION, "unused").await.unwrap_err();
+    assert!(matches!(e, AuthorizerError::Unauthorized));
+    let d: lambda_runtime::Diagnostic = e.into();
+    assert_eq!(d.error_message, "Unauthorized");
+    let e = f.call(REST_INFO, "not.a.jwt").await.unwrap_err();
+    assert!(matches!(e, AuthorizerError::Unauthorized));
+    // A token from an unknown issuer.
+    let mut claims = f.issuer.claims("mallory", "jti-x", f.now);
+    claims["iss"] = json!("https://evil.example");
+    let e = f.call(REST_INFO, &f.issuer.sign(&claims)).await.unwrap_err();
+    assert!(matches!(e, AuthorizerError::Unauthorized));
+}
+
+#[tokio::test]
+async fn a_malformed_event_is_an_error_not_a_panic() {
+    let f = fixture().await;
+    let e = f.call(MALFORMED, "").await.unwrap_err();
+    assert!(matches!(e, AuthorizerError::Malformed(_)), "{e:?}");
+    for v in [json!(null), json!([1]), json!({"type": "REQUEST"}), json!({"version": "2.0", "headers": 5})] {
+        let e = handle_event(&f.engine, v, f.now).await.unwrap_err();
+        assert!(matches!(e, AuthorizerError::Malformed(_)), "{e:?}");
+    }
+}
+
+#[tokio::test]
+async fn http_api_v2_simple_responses() {
+    let f = fixture().await;
+    let resp = f.call(HTTP_V2_INFO, &f.token("jti-v2")).await.unwrap();
+    assert_eq!(resp["isAuthorized"], true);
+    assert_eq!(resp["context"]["step_up"], "not_required");
+    assert_eq!(resp["context"]["username"], "alice");
+    let resp = f.call(HTTP_V2_TRANSFER, &f.token("jti-v2")).await.unwrap();
+    assert_eq!(resp["isAuthorized"], false);
+    assert_eq!(resp["context"]["step_up"], "required");
+    f.sessions.put_raw(completed_session("jti-v2", "alice", f.now));
+    let resp = f.call(HTTP_V2_TRANSFER, &f.token("jti-v2")).await.unwrap();
+    assert_eq!(resp["isAuthorized"], true);
+    assert_eq!(resp["context"]["step_up"], "complete");
+    let resp = f.call(HTTP_V2_TRANSFER, "garbage").await.unwrap();
+    assert_eq!(resp["isAuthorized"], false);
+    assert_eq!(resp["context"]["step_up"], "unauthenticated");
+}
+
+#[tokio::test]
+async fn an_unreachable_session_table_fails_closed_with_step_up_error() {
+    let f = fixture().await;
+    f.sessions.set_unavailable(true);
+    let resp = f.call(REST_SEED_TRANSFER, &f.token("jti-down")).await.unwrap();
+    assert_eq!(statement(&resp)["Effect"], "Deny");
+    assert_eq!(resp["context"]["step_up"], "error");
+    // Open paths need no session and stay open.
+    let resp = f.call(REST_INFO, &f.token("jti-down")).await.unwrap();
+    assert_eq!(statement(&resp)["Effect"], "Allow");
+}

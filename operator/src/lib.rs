@@ -1,0 +1,99 @@
+//! # stepup-operator
+//!
+//! Puts `StepUpPolicy` rules into the stepup setting table. Subcommands:
+//!
+//! - `crd`: prints the CustomResourceDefinition (`crds/stepuppolicies.yaml` is its output);
+//! - `sync -f <dir|file>`: reads manifests and makes the table say what they say, without
+//!   a cluster ([`sync`]);
+//! - `run` (to come): the controller, reconciling the policies of a cluster.
+//!
+//! What the table should hold is computed by the pure [`stepup_core::crd::plan`]; this
+//! crate reads, prints and applies it.
+
+pub mod sync;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// A failure of the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A manifest cannot be used.
+    #[error(transparent)]
+    Manifest(#[from] stepup_core::crd::ManifestError),
+    /// The setting table cannot be read or written.
+    #[error("setting table `{table}`: {source}")]
+    Store {
+        /// the table
+        table: String,
+        /// the store's error
+        source: stepup_core::store::StoreError,
+    },
+    /// The CRD cannot be rendered.
+    #[error("rendering the CRD: {0}")]
+    Crd(#[from] serde_yaml::Error),
+    /// Writing the output failed.
+    #[error("writing the output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+impl Error {
+    /// A short label for metrics and logs.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Manifest(_) => "manifest",
+            Error::Store { source, .. } => source.metric_label(),
+            Error::Crd(_) => "crd",
+            Error::Output(_) => "output",
+        }
+    }
+}
+
+/// The operator's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Exit status of `sync` when some policy is malformed or conflicting (the others were
+/// applied). 1 is a failure to run at all, 2 a usage error (clap).
+pub const EXIT_POLICY_PROBLEMS: u8 = 3;
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "stepup-operator",
+    version,
+    about = "StepUpPolicy operator for stepup"
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the StepUpPolicy CustomResourceDefinition (YAML).
+    Crd,
+    /// Make the setting table hold exactly the rules of the given manifests.
+    Sync(sync::SyncArgs),
+}
+
+/// Runs a parsed command line at `now` (Unix seconds), printing to stdout.
+pub async fn run(cli: Cli, now: u64) -> Result<ExitCode> {
+    let mut stdout = std::io::stdout().lock();
+    match cli.command {
+        Command::Crd => {
+            use std::io::Write;
+            stdout.write_all(stepup_core::crd::crd_yaml()?.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sync(args) => {
+            let report = sync::run(&args, now, &mut stdout).await?;
+            Ok(if report.plan.has_problems() {
+                ExitCode::from(EXIT_POLICY_PROBLEMS)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}

@@ -1,0 +1,396 @@
+//! The sidecar's configuration: command-line flags, each with a `STEPUP_*` environment
+//! variable, checked once at start by [`Config::validate`].
+
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Parser, ValueEnum};
+use std::net::SocketAddr;
+use std::time::Duration;
+use stepup_core::store::TableNames;
+use stepup_core::token::VerifierConfig;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line (the default; for log collectors).
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// `stepup-sidecar`: the Envoy / Istio ext_authz service (gRPC and HTTP modes) of stepup.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "stepup-sidecar", version, about, long_about = None)]
+pub struct Config {
+    /// AWS region of the user pool and the DynamoDB tables.
+    #[arg(long, env = "STEPUP_REGION")]
+    pub region: String,
+
+    /// Cognito user pool id (e.g. `eu-west-1_AbCdEf123`).
+    #[arg(long, env = "STEPUP_USER_POOL_ID")]
+    pub user_pool_id: String,
+
+    /// App client ids whose access tokens are accepted (comma-separated). Required: an
+    /// empty list would refuse every token.
+    #[arg(
+        long,
+        env = "STEPUP_ALLOWED_CLIENT_IDS",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub allowed_client_ids: Vec<String>,
+
+    /// JWKS URL (default: `<issuer>/.well-known/jwks.json`).
+    #[arg(long, env = "STEPUP_JWKS_URL")]
+    pub jwks_url: Option<String>,
+
+    /// Token issuer (default: `https://cognito-idp.<region>.amazonaws.com/<pool>`).
+    #[arg(long, env = "STEPUP_ISSUER")]
+    pub issuer: Option<String>,
+
+    /// Table name suffix, as the seed's `ENV_PREFIX`: tables
+    /// `step-up-auth-setting-<prefix>` and `step-up-auth-session-<prefix>`.
+    #[arg(long, env = "STEPUP_TABLE_PREFIX")]
+    pub table_prefix: Option<String>,
+
+    /// The seed's variable, used when `--table-prefix` is not given.
+    #[arg(long, env = "ENV_PREFIX", hide = true)]
+    pub env_prefix: Option<String>,
+
+    /// Setting table name (overrides the prefix rule).
+    #[arg(long, env = "STEPUP_SETTING_TABLE")]
+    pub setting_table: Option<String>,
+
+    /// Session table name (overrides the prefix rule).
+    #[arg(long, env = "STEPUP_SESSION_TABLE")]
+    pub session_table: Option<String>,
+
+    /// DynamoDB endpoint override (DynamoDB Local, a VPC endpoint, ...).
+    #[arg(long, env = "STEPUP_DYNAMODB_ENDPOINT")]
+    pub dynamodb_endpoint: Option<String>,
+
+    /// Cognito endpoint override (a test stand-in).
+    #[arg(long, env = "STEPUP_COGNITO_ENDPOINT")]
+    pub cognito_endpoint: Option<String>,
+
+    /// gRPC ext_authz listener (`envoy.service.auth.v3.Authorization`).
+    #[arg(long, env = "STEPUP_GRPC_LISTEN", default_value = "127.0.0.1:9001")]
+    pub grpc_listen: SocketAddr,
+
+    /// HTTP ext_authz listener (Envoy `http_service` mode).
+    #[arg(long, env = "STEPUP_HTTP_LISTEN", default_value = "127.0.0.1:9002")]
+    pub http_listen: SocketAddr,
+
+    /// Step-up API listener (reserved: `/initiate-auth`, `/respond-to-challenge`).
+    #[arg(long, env = "STEPUP_API_LISTEN", default_value = "127.0.0.1:9003")]
+    pub api_listen: SocketAddr,
+
+    /// Admin listener: `/healthz`, `/readyz`, `/metrics`.
+    #[arg(long, env = "STEPUP_ADMIN_LISTEN", default_value = "127.0.0.1:9004")]
+    pub admin_listen: SocketAddr,
+
+    /// The `path_prefix` Envoy's `http_service` puts before the original path.
+    #[arg(long, env = "STEPUP_PATH_PREFIX", default_value = "/authz")]
+    pub path_prefix: String,
+
+    /// Seconds between two reads of the setting table.
+    #[arg(long, env = "STEPUP_POLICY_REFRESH_SECS", default_value_t = 10)]
+    pub policy_refresh_secs: u64,
+
+    /// Seconds between two scheduled JWKS fetches (an unknown `kid` also refetches,
+    /// rate limited).
+    #[arg(long, env = "STEPUP_JWKS_REFRESH_SECS", default_value_t = 600)]
+    pub jwks_refresh_secs: u64,
+
+    /// Key sessions by the token's `origin_jti`, so a step-up survives a token refresh.
+    #[arg(long, env = "STEPUP_USE_ORIGIN_JTI", action = ArgAction::Set,
+          value_parser = BoolishValueParser::new(), default_value_t = false,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub use_origin_jti: bool,
+
+    /// Log format.
+    #[arg(long, env = "STEPUP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+}
+
+/// A configuration that cannot work.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A required value is empty.
+    #[error("--{flag} must not be empty")]
+    Empty {
+        /// the flag
+        flag: &'static str,
+    },
+    /// No usable client id.
+    #[error("--allowed-client-ids lists no client id: every token would be refused")]
+    NoClientIds,
+    /// A URL that is not http(s).
+    #[error("--{flag} must be an http:// or https:// URL, got `{value}`")]
+    BadUrl {
+        /// the flag
+        flag: &'static str,
+        /// the value
+        value: String,
+    },
+    /// A bad path prefix.
+    #[error(
+        "--path-prefix must start with `/`, not end with `/` and contain no `?`, `#` or `%`, got `{0}`"
+    )]
+    BadPathPrefix(String),
+    /// An interval of zero.
+    #[error("--{flag} must be at least 1 second")]
+    ZeroInterval {
+        /// the flag
+        flag: &'static str,
+    },
+    /// Two listeners on one address.
+    #[error("--{a} and --{b} both listen on {addr}")]
+    SameAddress {
+        /// first flag
+        a: &'static str,
+        /// second flag
+        b: &'static str,
+        /// the address
+        addr: SocketAddr,
+    },
+}
+
+fn non_empty(flag: &'static str, value: &str) -> Result<(), ConfigError> {
+    if value.trim().is_empty() {
+        return Err(ConfigError::Empty { flag });
+    }
+    Ok(())
+}
+
+fn url(flag: &'static str, value: Option<&str>) -> Result<(), ConfigError> {
+    match value {
+        Some(v) if !(v.starts_with("http://") || v.starts_with("https://")) || v.len() < 9 => {
+            Err(ConfigError::BadUrl {
+                flag,
+                value: v.to_owned(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+impl Config {
+    /// Checks the values clap cannot check; call once at start.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        non_empty("region", &self.region)?;
+        non_empty("user-pool-id", &self.user_pool_id)?;
+        if self.client_ids().is_empty() {
+            return Err(ConfigError::NoClientIds);
+        }
+        url("jwks-url", self.jwks_url.as_deref())?;
+        url("issuer", self.issuer.as_deref())?;
+        url("dynamodb-endpoint", self.dynamodb_endpoint.as_deref())?;
+        url("cognito-endpoint", self.cognito_endpoint.as_deref())?;
+        for (flag, v) in [
+            ("setting-table", &self.setting_table),
+            ("session-table", &self.session_table),
+        ] {
+            if let Some(v) = v {
+                non_empty(flag, v)?;
+            }
+        }
+        let p = &self.path_prefix;
+        if !p.starts_with('/') || p.ends_with('/') || p.contains(['?', '#', '%']) {
+            return Err(ConfigError::BadPathPrefix(p.clone()));
+        }
+        if self.policy_refresh_secs == 0 {
+            return Err(ConfigError::ZeroInterval {
+                flag: "policy-refresh-secs",
+            });
+        }
+        if self.jwks_refresh_secs == 0 {
+            return Err(ConfigError::ZeroInterval {
+                flag: "jwks-refresh-secs",
+            });
+        }
+        let listeners = [
+            ("grpc-listen", self.grpc_listen),
+            ("http-listen", self.http_listen),
+            ("api-listen", self.api_listen),
+            ("admin-listen", self.admin_listen),
+        ];
+        for (i, (a, addr_a)) in listeners.iter().enumerate() {
+            for (b, addr_b) in &listeners[i + 1..] {
+                if addr_a == addr_b && addr_a.port() != 0 {
+                    return Err(ConfigError::SameAddress {
+                        a,
+                        b,
+                        addr: *addr_a,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The allowed client ids, trimmed, without empty entries.
+    pub fn client_ids(&self) -> Vec<String> {
+        self.allowed_client_ids
+            .iter()
+            .map(|c| c.trim())
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The token verifier settings: the Cognito defaults, with the issuer and JWKS URL
+    /// overrides applied (an overridden issuer moves the default JWKS URL with it).
+    pub fn verifier_config(&self) -> VerifierConfig {
+        let mut v = VerifierConfig::cognito(&self.region, &self.user_pool_id, self.client_ids());
+        if let Some(issuer) = &self.issuer {
+            v.issuer = issuer.trim_end_matches('/').to_owned();
+            v.jwks_url = format!("{}/.well-known/jwks.json", v.issuer);
+        }
+        if let Some(jwks) = &self.jwks_url {
+            v.jwks_url = jwks.clone();
+        }
+        v
+    }
+
+    /// The table names: explicit names, else the prefix rule (`--table-prefix`, else
+    /// `ENV_PREFIX`, else none).
+    pub fn table_names(&self) -> TableNames {
+        let prefix = self
+            .table_prefix
+            .as_deref()
+            .or(self.env_prefix.as_deref())
+            .unwrap_or("");
+        let mut names = TableNames::with_prefix(prefix);
+        if let Some(t) = &self.setting_table {
+            names.setting = t.clone();
+        }
+        if let Some(t) = &self.session_table {
+            names.session = t.clone();
+        }
+        names
+    }
+
+    /// The policy refresh interval.
+    pub fn policy_refresh_interval(&self) -> Duration {
+        Duration::from_secs(self.policy_refresh_secs)
+    }
+
+    /// The scheduled JWKS refresh interval.
+    pub fn jwks_refresh_interval(&self) -> Duration {
+        Duration::from_secs(self.jwks_refresh_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        let base = [
+            "stepup-sidecar",
+            "--region",
+            "eu-west-1",
+            "--user-pool-id",
+            "eu-west-1_Pool",
+            "--allowed-client-ids",
+            "a, b,,",
+        ];
+        Config::try_parse_from(base.iter().chain(args))
+    }
+
+    #[test]
+    fn defaults_and_derived_values() {
+        let c = parse(&[]).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.client_ids(), ["a", "b"]);
+        assert_eq!(c.grpc_listen.to_string(), "127.0.0.1:9001");
+        assert_eq!(c.http_listen.to_string(), "127.0.0.1:9002");
+        assert_eq!(c.api_listen.to_string(), "127.0.0.1:9003");
+        assert_eq!(c.admin_listen.to_string(), "127.0.0.1:9004");
+        assert_eq!(c.path_prefix, "/authz");
+        assert_eq!(c.policy_refresh_interval(), Duration::from_secs(10));
+        assert!(!c.use_origin_jti);
+        assert_eq!(c.log_format, LogFormat::Json);
+        let v = c.verifier_config();
+        assert_eq!(
+            v.issuer,
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Pool"
+        );
+        assert_eq!(v.jwks_url, format!("{}/.well-known/jwks.json", v.issuer));
+        assert_eq!(c.table_names(), TableNames::with_prefix(""));
+    }
+
+    #[test]
+    fn overrides() {
+        let c = parse(&[
+            "--issuer",
+            "http://127.0.0.1:5000/pool/",
+            "--table-prefix",
+            "dev",
+            "--session-table",
+            "sessions",
+            "--use-origin-jti",
+            "--log-format",
+            "text",
+        ])
+        .unwrap();
+        c.validate().unwrap();
+        let v = c.verifier_config();
+        assert_eq!(v.issuer, "http://127.0.0.1:5000/pool");
+        assert_eq!(
+            v.jwks_url,
+            "http://127.0.0.1:5000/pool/.well-known/jwks.json"
+        );
+        assert_eq!(c.table_names().setting, "step-up-auth-setting-dev");
+        assert_eq!(c.table_names().session, "sessions");
+        assert!(c.use_origin_jti);
+        let c = parse(&["--jwks-url", "https://keys.example/jwks"]).unwrap();
+        assert_eq!(c.verifier_config().jwks_url, "https://keys.example/jwks");
+        let c = parse(&["--env-prefix", "prod"]).unwrap();
+        assert_eq!(c.table_names().session, "step-up-auth-session-prod");
+        let c = parse(&["--use-origin-jti", "false"]).unwrap();
+        assert!(!c.use_origin_jti);
+    }
+
+    #[test]
+    fn validation_errors_are_clear() {
+        let e = parse(&["--path-prefix", "authz/"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(e.to_string().contains("--path-prefix"), "{e}");
+        let e = parse(&["--jwks-url", "ftp://x"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--jwks-url must be an http:// or https:// URL, got `ftp://x`"
+        );
+        let e = parse(&["--http-listen", "127.0.0.1:9001"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--grpc-listen and --http-listen both listen on 127.0.0.1:9001"
+        );
+        let e = parse(&["--policy-refresh-secs", "0"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(e.to_string().contains("at least 1 second"));
+        let c = Config::try_parse_from([
+            "x",
+            "--region",
+            "r",
+            "--user-pool-id",
+            "p",
+            "--allowed-client-ids",
+            " , ",
+        ])
+        .unwrap();
+        assert_eq!(c.validate().unwrap_err(), ConfigError::NoClientIds);
+        assert!(Config::try_parse_from(["x", "--region", "r"]).is_err());
+    }
+}

@@ -1,0 +1,545 @@
+//! # stepup-sidecar
+//!
+//! The Envoy / Istio enforcement point of stepup: an ext_authz service in both of Envoy's
+//! modes, deciding every request with the shared [`stepup_core::Engine`].
+//!
+//! | listener | default | what |
+//! |---|---|---|
+//! | gRPC | `127.0.0.1:9001` | `envoy.service.auth.v3.Authorization/Check` ([`grpc`]) |
+//! | HTTP check | `127.0.0.1:9002` | Envoy `http_service` mode under `/authz` ([`http_check`]) |
+//! | step-up API | `127.0.0.1:9003` | reserved (`/initiate-auth`, `/respond-to-challenge`) |
+//! | admin | `127.0.0.1:9004` | `/healthz`, `/readyz`, `/metrics` ([`admin`]) |
+//!
+//! [`run`] builds the AWS clients, stores, JWKS fetcher and engine once, tries the first
+//! policy and JWKS loads (and starts anyway, not ready, when they fail), keeps both fresh
+//! in the background, serves, and drains on SIGTERM / SIGINT. [`serve`] and [`spawn`]
+//! serve a prebuilt [`Engine`], for tests and embedding.
+
+pub mod admin;
+pub mod config;
+pub mod grpc;
+pub mod http_check;
+pub mod telemetry;
+
+use anyhow::Context;
+use axum::Router;
+use axum::serve::ListenerExt;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use stepup_core::engine::EngineConfig;
+use stepup_core::policy::PolicyCache;
+use stepup_core::store::SettingStore;
+use stepup_core::store::dynamo::{DynamoSessionStore, DynamoSettingStore};
+use stepup_core::token::{HttpJwksFetcher, TokenVerifier};
+use stepup_core::{Engine, clock};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+pub use config::Config;
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long the start-up policy and JWKS loads may take before serving starts anyway.
+const INITIAL_LOAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Retry interval of the JWKS while none is loaded.
+const JWKS_RETRY: Duration = Duration::from_secs(5);
+/// DynamoDB timeouts: a session read must succeed or fail (403, fail closed) well within
+/// Envoy's 2 s ext_authz timeout, since an ext_authz timeout is an error to Envoy.
+const DYNAMODB_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(700);
+const DYNAMODB_OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// The AWS clients, built once from one `aws-config` load.
+#[derive(Debug, Clone)]
+pub struct AwsClients {
+    /// DynamoDB (setting and session tables).
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    /// Cognito user pools (for the step-up API).
+    pub cognito: aws_sdk_cognitoidentityprovider::Client,
+}
+
+impl AwsClients {
+    /// Loads the AWS configuration (credential chain, the configured region) and builds
+    /// the clients with the endpoint overrides.
+    pub async fn load(config: &Config) -> AwsClients {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(config.region.clone()))
+            .load()
+            .await;
+        let mut ddb = aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(DYNAMODB_ATTEMPT_TIMEOUT)
+                    .operation_attempt_timeout(DYNAMODB_ATTEMPT_TIMEOUT)
+                    .operation_timeout(DYNAMODB_OPERATION_TIMEOUT)
+                    .build(),
+            )
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2));
+        if let Some(endpoint) = &config.dynamodb_endpoint {
+            ddb = ddb.endpoint_url(endpoint);
+        }
+        let mut cognito = aws_sdk_cognitoidentityprovider::config::Builder::from(&sdk);
+        if let Some(endpoint) = &config.cognito_endpoint {
+            cognito = cognito.endpoint_url(endpoint);
+        }
+        AwsClients {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(ddb.build()),
+            cognito: aws_sdk_cognitoidentityprovider::Client::from_conf(cognito.build()),
+        }
+    }
+}
+
+/// The bound listeners.
+#[derive(Debug)]
+pub struct Listeners {
+    /// gRPC ext_authz.
+    pub grpc: TcpListener,
+    /// HTTP ext_authz.
+    pub http: TcpListener,
+    /// Health, readiness, metrics.
+    pub admin: TcpListener,
+    /// The step-up API listener and its router, once one is wired in.
+    pub api: Option<(TcpListener, Router)>,
+}
+
+/// Where the listeners ended up (useful with port 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BoundAddrs {
+    /// gRPC ext_authz.
+    pub grpc: SocketAddr,
+    /// HTTP ext_authz.
+    pub http: SocketAddr,
+    /// Health, readiness, metrics.
+    pub admin: SocketAddr,
+    /// The step-up API, if served.
+    pub api: Option<SocketAddr>,
+}
+
+async fn bind(what: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the {what} listener on {addr}"))
+}
+
+impl Listeners {
+    /// Binds the three ext_authz-side listeners (the API listener is added separately).
+    pub async fn bind(
+        grpc: SocketAddr,
+        http: SocketAddr,
+        admin: SocketAddr,
+    ) -> anyhow::Result<Listeners> {
+        Ok(Listeners {
+            grpc: bind("gRPC", grpc).await?,
+            http: bind("HTTP check", http).await?,
+            admin: bind("admin", admin).await?,
+            api: None,
+        })
+    }
+
+    /// The local addresses.
+    pub fn addrs(&self) -> std::io::Result<BoundAddrs> {
+        Ok(BoundAddrs {
+            grpc: self.grpc.local_addr()?,
+            http: self.http.local_addr()?,
+            admin: self.admin.local_addr()?,
+            api: match &self.api {
+                Some((l, _)) => Some(l.local_addr()?),
+                None => None,
+            },
+        })
+    }
+}
+
+/// What [`serve`] needs besides the engine and listeners.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The HTTP check's `path_prefix`.
+    pub path_prefix: String,
+    /// The Prometheus handle `/metrics` renders.
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            path_prefix: "/authz".to_owned(),
+            metrics: None,
+        }
+    }
+}
+
+async fn until_shutdown(mut rx: watch::Receiver<bool>) {
+    // An error means the sender is gone: shut down as well.
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// Serves every listener with `engine` until `shutdown` completes (or a listener fails),
+/// then stops accepting and lets in-flight requests finish for up to [`DRAIN_TIMEOUT`].
+pub async fn serve(
+    engine: Engine,
+    listeners: Listeners,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut servers: JoinSet<anyhow::Result<&'static str>> = JoinSet::new();
+
+    let incoming =
+        tonic::transport::server::TcpIncoming::from(listeners.grpc).with_nodelay(Some(true));
+    let grpc_service = grpc::ExtAuthzService::new(engine.clone()).into_server();
+    let rx = stop_rx.clone();
+    servers.spawn(async move {
+        tonic::transport::Server::builder()
+            .serve_with_incoming_shutdown(grpc_service, incoming, until_shutdown(rx))
+            .await
+            .context("gRPC listener")?;
+        Ok("gRPC")
+    });
+
+    let http_routers = [
+        (
+            "HTTP check",
+            listeners.http,
+            http_check::router(engine.clone(), options.path_prefix.clone()),
+        ),
+        (
+            "admin",
+            listeners.admin,
+            admin::router(engine.clone(), options.metrics.clone()),
+        ),
+    ];
+    for (name, listener, router) in http_routers.into_iter().chain(
+        listeners
+            .api
+            .map(|(listener, router)| ("step-up API", listener, router)),
+    ) {
+        let rx = stop_rx.clone();
+        servers.spawn(async move {
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            axum::serve(listener, router)
+                .with_graceful_shutdown(until_shutdown(rx))
+                .await
+                .with_context(|| format!("{name} listener"))?;
+            Ok(name)
+        });
+    }
+
+    let mut errors: Vec<anyhow::Error> = Vec::new();
+    let mut record = |joined: Result<anyhow::Result<&'static str>, tokio::task::JoinError>,
+                      stopping: bool| match joined {
+        Ok(Ok(name)) if stopping => tracing::debug!(listener = name, "listener drained"),
+        Ok(Ok(name)) => errors.push(anyhow::anyhow!("the {name} listener stopped unexpectedly")),
+        Ok(Err(e)) => errors.push(e),
+        Err(e) => errors.push(anyhow::anyhow!("a listener task failed: {e}")),
+    };
+
+    let early = tokio::select! {
+        () = shutdown => None,
+        joined = servers.join_next() => joined,
+    };
+    if let Some(joined) = early {
+        record(joined, false);
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+    stop_tx.send_replace(true);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while let Some(joined) = servers.join_next().await {
+            record(joined, true);
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            timeout_secs = DRAIN_TIMEOUT.as_secs(),
+            "drain timed out; closing the remaining connections"
+        );
+        servers.abort_all();
+    }
+    match errors.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Sidecar servers running in the background (see [`spawn`]); stopped on drop.
+#[derive(Debug)]
+pub struct RunningSidecar {
+    /// Where the listeners are.
+    pub addrs: BoundAddrs,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl RunningSidecar {
+    /// Stops the servers and waits until they drained.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.context("sidecar task")?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningSidecar {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Binds every listener on `127.0.0.1:0` and serves `engine` in a background task: the
+/// sidecar in-process, with whatever engine (stores, verifier) the caller built.
+pub async fn spawn(engine: Engine, options: ServeOptions) -> anyhow::Result<RunningSidecar> {
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let listeners = Listeners::bind(any, any, any).await?;
+    let addrs = listeners.addrs()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve(engine, listeners, options, async move {
+        let _ = stopped.await;
+    }));
+    Ok(RunningSidecar {
+        addrs,
+        stop: Some(stop),
+        task: Some(task),
+    })
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// The first policy and JWKS loads, concurrently and bounded in time. A failure is
+/// logged; the service then starts not ready and the background tasks keep trying.
+pub async fn initial_load(engine: &Engine, settings: &dyn SettingStore) {
+    let policy = tokio::time::timeout(
+        INITIAL_LOAD_TIMEOUT,
+        engine.policies().refresh(settings, clock::now()),
+    );
+    let jwks = tokio::time::timeout(
+        INITIAL_LOAD_TIMEOUT,
+        engine.verifier().jwks().refresh(clock::now()),
+    );
+    let (policy, jwks) = tokio::join!(policy, jwks);
+    match policy {
+        Ok(Ok(report)) => tracing::info!(
+            rules = report.rules,
+            malformed = report.malformed,
+            "policy index loaded"
+        ),
+        Ok(Err(e)) => tracing::warn!(error = %e, "first policy load failed; not ready"),
+        Err(_) => tracing::warn!("first policy load timed out; not ready"),
+    }
+    let url = engine.verifier().jwks().url().to_owned();
+    match jwks {
+        Ok(Ok(keys)) => tracing::info!(keys, url, "JWKS loaded"),
+        Ok(Err(e)) => tracing::warn!(error = %e, url, "first JWKS load failed; not ready"),
+        Err(_) => tracing::warn!(url, "first JWKS load timed out; not ready"),
+    }
+}
+
+/// Refetches the JWKS every `interval` (every 5 s while none is loaded),
+/// until the task is aborted. A failed fetch keeps the keys already held.
+pub fn spawn_jwks_refresh(
+    verifier: Arc<TokenVerifier>,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let wait = if verifier.jwks().is_loaded() {
+                interval
+            } else {
+                interval.min(JWKS_RETRY)
+            };
+            tokio::time::sleep(wait).await;
+            match verifier.jwks().refresh(clock::now()).await {
+                Ok(keys) => tracing::debug!(keys, "JWKS refreshed"),
+                Err(e) => tracing::warn!(error = %e, "JWKS refresh failed; keeping the keys held"),
+            }
+        }
+    })
+}
+
+/// The sidecar: builds everything once from `config`, serves until SIGTERM / SIGINT, and
+/// drains. `metrics` is the handle of the recorder `main` installed.
+pub async fn run(config: Config, metrics: Option<PrometheusHandle>) -> anyhow::Result<()> {
+    config.validate()?;
+    let clients = AwsClients::load(&config).await;
+    let names = config.table_names();
+    let settings: Arc<dyn SettingStore> = Arc::new(DynamoSettingStore::new(
+        clients.dynamodb.clone(),
+        names.setting.clone(),
+    ));
+    let sessions = Arc::new(DynamoSessionStore::new(
+        clients.dynamodb.clone(),
+        names.session.clone(),
+    ));
+    let fetcher = HttpJwksFetcher::new().context("building the JWKS HTTP client")?;
+    let verifier = Arc::new(TokenVerifier::new(
+        config.verifier_config(),
+        Arc::new(fetcher),
+    ));
+    let policies = Arc::new(PolicyCache::new());
+    let engine = Engine::new(
+        Arc::clone(&policies),
+        Arc::clone(&verifier),
+        sessions,
+        EngineConfig {
+            use_origin_jti: config.use_origin_jti,
+        },
+    );
+    tracing::info!(
+        setting_table = %names.setting,
+        session_table = %names.session,
+        issuer = %verifier.config().issuer,
+        "starting stepup-sidecar"
+    );
+
+    let listeners =
+        Listeners::bind(config.grpc_listen, config.http_listen, config.admin_listen).await?;
+    initial_load(&engine, settings.as_ref()).await;
+    let policy_task = policies.spawn_refresh(settings, config.policy_refresh_interval());
+    let jwks_task = spawn_jwks_refresh(verifier, config.jwks_refresh_interval());
+
+    let addrs = listeners.addrs()?;
+    tracing::info!(
+        grpc = %addrs.grpc,
+        http = %addrs.http,
+        admin = %addrs.admin,
+        api_reserved = %config.api_listen,
+        ready = admin::is_ready(&engine),
+        "serving"
+    );
+    let options = ServeOptions {
+        path_prefix: config.path_prefix.clone(),
+        metrics,
+    };
+    let result = serve(engine, listeners, options, shutdown_signal()).await;
+    policy_task.abort();
+    jwks_task.abort();
+    tracing::info!("stopped");
+    result
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! An engine on in-memory stores with the seed's two items and test tokens.
+
+    use std::sync::Arc;
+    use stepup_core::Engine;
+    use stepup_core::clock;
+    use stepup_core::engine::EngineConfig;
+    use stepup_core::item::{Attr, Item};
+    use stepup_core::policy::PolicyCache;
+    use stepup_core::session::{Factor, Session, SessionLimits};
+    use stepup_core::store::memory::{MemorySessionStore, MemorySettingStore};
+    use stepup_core::store::{SessionStore, SettingStore};
+    use stepup_core::testkit::{TEST_CLIENT_ID, TestIssuer};
+
+    pub const CLIENT_ID: &str = TEST_CLIENT_ID;
+
+    pub struct World {
+        pub issuer: TestIssuer,
+        pub sessions: Arc<MemorySessionStore>,
+        pub engine: Engine,
+    }
+
+    fn item(id: &str, state: &str) -> Item {
+        [("id", Attr::s(id)), ("stepUpState", Attr::s(state))]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect()
+    }
+
+    pub async fn world() -> World {
+        let now = clock::now();
+        let issuer = TestIssuer::new();
+        let settings = MemorySettingStore::new();
+        settings
+            .put(item("/info", "STEP_UP_NOT_REQUIRED"))
+            .await
+            .unwrap();
+        settings
+            .put(item("/transfer", "STEP_UP_REQUIRED"))
+            .await
+            .unwrap();
+        let policies = Arc::new(PolicyCache::new());
+        policies.refresh(&settings, now).await.unwrap();
+        let sessions = Arc::new(MemorySessionStore::new());
+        let engine = Engine::new(
+            policies,
+            Arc::new(issuer.verifier(now).await),
+            sessions.clone(),
+            EngineConfig::default(),
+        );
+        World {
+            issuer,
+            sessions,
+            engine,
+        }
+    }
+
+    impl World {
+        pub fn bearer(&self, jti: &str) -> String {
+            format!("Bearer {}", self.issuer.token("alice", jti, clock::now()))
+        }
+
+        pub fn expired_token(&self) -> String {
+            let now = clock::now();
+            let mut claims = self.issuer.claims("alice", "jti-old", now - 7200);
+            claims["exp"] = serde_json::json!(now - 3600);
+            self.issuer.sign(&claims)
+        }
+
+        pub async fn complete(&self, jti: &str) {
+            let now = clock::now();
+            let s = Session::initiate(
+                jti,
+                "alice",
+                CLIENT_ID,
+                now + 3600,
+                now,
+                &SessionLimits::default(),
+            );
+            self.sessions.put(&s, None, now).await.unwrap();
+            let done = s.after_success(Factor::Sms, now);
+            self.sessions
+                .put(&done, Some(s.version), now)
+                .await
+                .unwrap();
+        }
+    }
+}
