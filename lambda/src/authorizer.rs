@@ -86,7 +86,11 @@ fn session_id(authorization: Option<&str>, use_origin_jti: bool) -> Option<Strin
 }
 
 /// The authorizer context of a decision with a verified token (flat strings only).
-fn context(decision: &Decision, session: Option<String>, username: Option<&str>) -> Map<String, Value> {
+fn context(
+    decision: &Decision,
+    session: Option<String>,
+    username: Option<&str>,
+) -> Map<String, Value> {
     let mut ctx = Map::new();
     ctx.insert("step_up".into(), json!(decision.label()));
     ctx.insert("session_id".into(), json!(session.unwrap_or_default()));
@@ -102,7 +106,10 @@ fn context(decision: &Decision, session: Option<String>, username: Option<&str>)
             .unwrap_or_else(|| DENY_WWW_AUTHENTICATE.to_owned());
         ctx.insert("wwwAuthenticate".into(), json!(www));
         let body = decision.body().unwrap_or(Value::Null);
-        ctx.insert("code".into(), body.get("code").cloned().unwrap_or(Value::Null));
+        ctx.insert(
+            "code".into(),
+            body.get("code").cloned().unwrap_or(Value::Null),
+        );
         ctx.insert("body".into(), json!(body.to_string()));
     }
     ctx
@@ -212,10 +219,14 @@ pub async fn handle_event(
         return Err(AuthorizerError::Malformed("not a JSON object".into()));
     }
     let out = if event.get("version").and_then(Value::as_str) == Some("2.0") {
-        let req: ApiGatewayV2CustomAuthorizerV2Request = serde_json::from_value(event).map_err(malformed)?;
+        let req: ApiGatewayV2CustomAuthorizerV2Request =
+            serde_json::from_value(event).map_err(malformed)?;
         serde_json::to_value(handle_http(engine, &req, now).await?)
-    } else if event.get("type").and_then(Value::as_str) == Some("REQUEST") || event.get("methodArn").is_some() {
-        let req: ApiGatewayCustomAuthorizerRequestTypeRequest = serde_json::from_value(event).map_err(malformed)?;
+    } else if event.get("type").and_then(Value::as_str) == Some("REQUEST")
+        || event.get("methodArn").is_some()
+    {
+        let req: ApiGatewayCustomAuthorizerRequestTypeRequest =
+            serde_json::from_value(event).map_err(malformed)?;
         serde_json::to_value(handle_rest(engine, &req, now).await?)
     } else {
         return Err(AuthorizerError::Malformed(

@@ -62,11 +62,16 @@ impl Config {
 
     /// Reads the variables through `get`.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let opt = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let opt = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let region = opt("STEPUP_REGION")
             .or_else(|| opt("AWS_REGION"))
             .ok_or(ConfigError::Missing("STEPUP_REGION or AWS_REGION"))?;
-        let user_pool_id = opt("STEPUP_USER_POOL_ID").ok_or(ConfigError::Missing("STEPUP_USER_POOL_ID"))?;
+        let user_pool_id =
+            opt("STEPUP_USER_POOL_ID").ok_or(ConfigError::Missing("STEPUP_USER_POOL_ID"))?;
         let client_ids: Vec<String> = opt("STEPUP_CLIENT_IDS")
             .ok_or(ConfigError::Missing("STEPUP_CLIENT_IDS"))?
             .split(',')
@@ -115,7 +120,8 @@ impl Config {
 
     /// The token checks: the pool's issuer and JWKS unless overridden.
     pub fn verifier_config(&self) -> VerifierConfig {
-        let mut v = VerifierConfig::cognito(&self.region, &self.user_pool_id, self.client_ids.clone());
+        let mut v =
+            VerifierConfig::cognito(&self.region, &self.user_pool_id, self.client_ids.clone());
         if let Some(issuer) = &self.issuer {
             v.issuer = issuer.clone();
             v.jwks_url = format!("{issuer}/.well-known/jwks.json");
@@ -138,8 +144,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -154,10 +162,16 @@ mod tests {
         .unwrap();
         assert_eq!(c.client_ids, ["a", "b"]);
         let v = c.verifier_config();
-        assert_eq!(v.issuer, "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc");
+        assert_eq!(
+            v.issuer,
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc"
+        );
         assert_eq!(v.jwks_url, format!("{}/.well-known/jwks.json", v.issuer));
         assert_eq!(c.table_names(), TableNames::with_prefix("dev"));
-        assert_eq!(c.policy_refresh, Duration::from_secs(DEFAULT_POLICY_REFRESH_SECS));
+        assert_eq!(
+            c.policy_refresh,
+            Duration::from_secs(DEFAULT_POLICY_REFRESH_SECS)
+        );
     }
 
     #[test]
@@ -173,14 +187,24 @@ mod tests {
         .unwrap();
         assert_eq!(c.region, "us-east-1");
         let v = c.verifier_config();
-        assert_eq!((v.issuer.as_str(), v.jwks_url.as_str()), ("http://127.0.0.1:1/pool", "http://127.0.0.1:2/jwks"));
+        assert_eq!(
+            (v.issuer.as_str(), v.jwks_url.as_str()),
+            ("http://127.0.0.1:1/pool", "http://127.0.0.1:2/jwks")
+        );
     }
 
     #[test]
     fn missing_pool_or_clients_and_bad_numbers_are_refused() {
-        assert!(matches!(parse(&[("AWS_REGION", "r")]), Err(ConfigError::Missing("STEPUP_USER_POOL_ID"))));
         assert!(matches!(
-            parse(&[("AWS_REGION", "r"), ("STEPUP_USER_POOL_ID", "p"), ("STEPUP_CLIENT_IDS", ",")]),
+            parse(&[("AWS_REGION", "r")]),
+            Err(ConfigError::Missing("STEPUP_USER_POOL_ID"))
+        ));
+        assert!(matches!(
+            parse(&[
+                ("AWS_REGION", "r"),
+                ("STEPUP_USER_POOL_ID", "p"),
+                ("STEPUP_CLIENT_IDS", ",")
+            ]),
             Err(ConfigError::Missing("STEPUP_CLIENT_IDS"))
         ));
         let e = parse(&[
@@ -190,6 +214,10 @@ mod tests {
             ("STEPUP_POLICY_REFRESH_SECS", "0"),
         ])
         .unwrap_err();
-        assert!(e.to_string().starts_with("STEPUP_POLICY_REFRESH_SECS is invalid"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("STEPUP_POLICY_REFRESH_SECS is invalid"),
+            "{e}"
+        );
     }
 }

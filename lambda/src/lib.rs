@@ -116,8 +116,10 @@ impl Deps {
     pub async fn build(config: &Config) -> anyhow::Result<Deps> {
         let clients = AwsClients::load(config).await;
         let names = config.table_names();
-        let settings: Arc<dyn SettingStore> =
-            Arc::new(DynamoSettingStore::new(clients.dynamodb.clone(), names.setting));
+        let settings: Arc<dyn SettingStore> = Arc::new(DynamoSettingStore::new(
+            clients.dynamodb.clone(),
+            names.setting,
+        ));
         let sessions: Arc<dyn SessionStore> =
             Arc::new(DynamoSessionStore::new(clients.dynamodb, names.session));
         let verifier = Arc::new(verifier(config)?);
@@ -145,12 +147,17 @@ impl Deps {
 
 fn verifier(config: &Config) -> anyhow::Result<TokenVerifier> {
     let fetcher = HttpJwksFetcher::new().context("building the JWKS HTTP client")?;
-    Ok(TokenVerifier::new(config.verifier_config(), Arc::new(fetcher)))
+    Ok(TokenVerifier::new(
+        config.verifier_config(),
+        Arc::new(fetcher),
+    ))
 }
 
 /// The step-up API's state, built once: the same [`ApiState`] the sidecar serves, with
 /// Cognito, the session table and a verifier whose JWKS is loaded in the init phase.
-pub async fn build_api_state(config: &Config) -> anyhow::Result<(ApiState, tokio::task::JoinHandle<()>)> {
+pub async fn build_api_state(
+    config: &Config,
+) -> anyhow::Result<(ApiState, tokio::task::JoinHandle<()>)> {
     let clients = AwsClients::load(config).await;
     let names = config.table_names();
     let sessions: Arc<dyn SessionStore> =
@@ -158,23 +165,39 @@ pub async fn build_api_state(config: &Config) -> anyhow::Result<(ApiState, tokio
     let verifier = Arc::new(verifier(config)?);
     match tokio::time::timeout(INITIAL_LOAD_TIMEOUT, verifier.jwks().refresh(clock::now())).await {
         Ok(Ok(keys)) => tracing::info!(keys, "JWKS loaded"),
-        Ok(Err(e)) => tracing::warn!(error = %e, "first JWKS load failed; retrying in the background"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "first JWKS load failed; retrying in the background")
+        }
         Err(_) => tracing::warn!("first JWKS load timed out; retrying in the background"),
     }
     let task = spawn_jwks_refresh(Arc::clone(&verifier), config.jwks_refresh);
-    let state = ApiState::new(verifier, sessions, Arc::new(CognitoIdp::new(clients.cognito)))
-        .with_origin_jti(config.use_origin_jti);
+    let state = ApiState::new(
+        verifier,
+        sessions,
+        Arc::new(CognitoIdp::new(clients.cognito)),
+    )
+    .with_origin_jti(config.use_origin_jti);
     Ok((state, task))
 }
 
 /// The first policy and JWKS loads, concurrently and bounded in time. A failure is
 /// logged: the engine then refuses (fail closed) until a background refresh succeeds.
 pub async fn initial_load(engine: &Engine, settings: &dyn SettingStore) {
-    let policy = tokio::time::timeout(INITIAL_LOAD_TIMEOUT, engine.policies().refresh(settings, clock::now()));
-    let jwks = tokio::time::timeout(INITIAL_LOAD_TIMEOUT, engine.verifier().jwks().refresh(clock::now()));
+    let policy = tokio::time::timeout(
+        INITIAL_LOAD_TIMEOUT,
+        engine.policies().refresh(settings, clock::now()),
+    );
+    let jwks = tokio::time::timeout(
+        INITIAL_LOAD_TIMEOUT,
+        engine.verifier().jwks().refresh(clock::now()),
+    );
     let (policy, jwks) = tokio::join!(policy, jwks);
     match policy {
-        Ok(Ok(report)) => tracing::info!(rules = report.rules, malformed = report.malformed, "policy index loaded"),
+        Ok(Ok(report)) => tracing::info!(
+            rules = report.rules,
+            malformed = report.malformed,
+            "policy index loaded"
+        ),
         Ok(Err(e)) => tracing::warn!(error = %e, "first policy load failed"),
         Err(_) => tracing::warn!("first policy load timed out"),
     }
@@ -194,11 +217,17 @@ pub fn spawn_policy_refresh(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let wait = if policies.is_loaded() { interval } else { interval.min(RETRY_UNLOADED) };
+            let wait = if policies.is_loaded() {
+                interval
+            } else {
+                interval.min(RETRY_UNLOADED)
+            };
             tokio::time::sleep(wait).await;
             match policies.refresh(settings.as_ref(), clock::now()).await {
                 Ok(report) => tracing::debug!(?report, "policy index refreshed"),
-                Err(e) => tracing::warn!(error = %e, "setting table unreadable; keeping the last good policy index"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "setting table unreadable; keeping the last good policy index")
+                }
             }
         }
     })
@@ -206,10 +235,17 @@ pub fn spawn_policy_refresh(
 
 /// Refetches the JWKS every `interval` (sooner while none is loaded); a failed fetch keeps
 /// the keys held. An unknown `kid` refetches at once anyway (rate limited, in the verifier).
-pub fn spawn_jwks_refresh(verifier: Arc<TokenVerifier>, interval: Duration) -> tokio::task::JoinHandle<()> {
+pub fn spawn_jwks_refresh(
+    verifier: Arc<TokenVerifier>,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let wait = if verifier.jwks().is_loaded() { interval } else { interval.min(RETRY_UNLOADED) };
+            let wait = if verifier.jwks().is_loaded() {
+                interval
+            } else {
+                interval.min(RETRY_UNLOADED)
+            };
             tokio::time::sleep(wait).await;
             match verifier.jwks().refresh(clock::now()).await {
                 Ok(keys) => tracing::debug!(keys, "JWKS refreshed"),

@@ -40,7 +40,12 @@ async fn fixture() -> Fixture {
         sessions.clone(),
         EngineConfig::default(),
     );
-    Fixture { engine, issuer, sessions, now }
+    Fixture {
+        engine,
+        issuer,
+        sessions,
+        now,
+    }
 }
 
 impl Fixture {
@@ -85,24 +90,37 @@ async fn seed_event_on_a_privileged_path_is_denied_with_the_rfc9470_challenge_in
     assert_eq!(ctx["session_id"], "jti-1");
     assert_eq!(ctx["code"], "STEP_UP_REQUIRED");
     let www = ctx["wwwAuthenticate"].as_str().unwrap();
-    assert!(www.contains(r#"error="insufficient_user_authentication""#), "{www}");
+    assert!(
+        www.contains(r#"error="insufficient_user_authentication""#),
+        "{www}"
+    );
     let body: Value = serde_json::from_str(ctx["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["initiateAuth"], "/initiate-auth");
     // Every context value is flat: API Gateway refuses objects and arrays there.
     for (k, v) in ctx.as_object().unwrap() {
-        assert!(v.is_string() || v.is_number() || v.is_boolean(), "{k} = {v}");
+        assert!(
+            v.is_string() || v.is_number() || v.is_boolean(),
+            "{k} = {v}"
+        );
     }
 }
 
 #[tokio::test]
 async fn a_completed_step_up_for_the_token_allows_the_privileged_path() {
     let f = fixture().await;
-    f.sessions.put_raw(completed_session("jti-done", "alice", f.now));
-    let resp = f.call(REST_SEED_TRANSFER, &f.token("jti-done")).await.unwrap();
+    f.sessions
+        .put_raw(completed_session("jti-done", "alice", f.now));
+    let resp = f
+        .call(REST_SEED_TRANSFER, &f.token("jti-done"))
+        .await
+        .unwrap();
     assert_eq!(statement(&resp)["Effect"], "Allow");
     assert_eq!(resp["context"]["step_up"], "complete");
     // Another token of the same user is not stepped up.
-    let resp = f.call(REST_SEED_TRANSFER, &f.token("jti-other")).await.unwrap();
+    let resp = f
+        .call(REST_SEED_TRANSFER, &f.token("jti-other"))
+        .await
+        .unwrap();
     assert_eq!(resp["context"]["step_up"], "required");
 }
 
@@ -113,7 +131,12 @@ async fn a_deny_rule_gives_a_deny_policy_with_step_up_deny() {
     assert_eq!(statement(&resp)["Effect"], "Deny");
     assert_eq!(resp["context"]["step_up"], "deny");
     assert_eq!(resp["context"]["code"], "STEP_UP_DENY");
-    assert!(resp["context"]["wwwAuthenticate"].as_str().unwrap().contains("insufficient_scope"));
+    assert!(
+        resp["context"]["wwwAuthenticate"]
+            .as_str()
+            .unwrap()
+            .contains("insufficient_scope")
+    );
 }
 
 #[tokio::test]
@@ -128,7 +151,10 @@ async fn missing_or_invalid_tokens_are_the_unauthorized_error() {
     // A token from an unknown issuer.
     let mut claims = f.issuer.claims("mallory", "jti-x", f.now);
     claims["iss"] = json!("https://evil.example");
-    let e = f.call(REST_INFO, &f.issuer.sign(&claims)).await.unwrap_err();
+    let e = f
+        .call(REST_INFO, &f.issuer.sign(&claims))
+        .await
+        .unwrap_err();
     assert!(matches!(e, AuthorizerError::Unauthorized));
 }
 
@@ -137,7 +163,12 @@ async fn a_malformed_event_is_an_error_not_a_panic() {
     let f = fixture().await;
     let e = f.call(MALFORMED, "").await.unwrap_err();
     assert!(matches!(e, AuthorizerError::Malformed(_)), "{e:?}");
-    for v in [json!(null), json!([1]), json!({"type": "REQUEST"}), json!({"version": "2.0", "headers": 5})] {
+    for v in [
+        json!(null),
+        json!([1]),
+        json!({"type": "REQUEST"}),
+        json!({"version": "2.0", "headers": 5}),
+    ] {
         let e = handle_event(&f.engine, v, f.now).await.unwrap_err();
         assert!(matches!(e, AuthorizerError::Malformed(_)), "{e:?}");
     }
@@ -153,7 +184,8 @@ async fn http_api_v2_simple_responses() {
     let resp = f.call(HTTP_V2_TRANSFER, &f.token("jti-v2")).await.unwrap();
     assert_eq!(resp["isAuthorized"], false);
     assert_eq!(resp["context"]["step_up"], "required");
-    f.sessions.put_raw(completed_session("jti-v2", "alice", f.now));
+    f.sessions
+        .put_raw(completed_session("jti-v2", "alice", f.now));
     let resp = f.call(HTTP_V2_TRANSFER, &f.token("jti-v2")).await.unwrap();
     assert_eq!(resp["isAuthorized"], true);
     assert_eq!(resp["context"]["step_up"], "complete");
@@ -166,7 +198,10 @@ async fn http_api_v2_simple_responses() {
 async fn an_unreachable_session_table_fails_closed_with_step_up_error() {
     let f = fixture().await;
     f.sessions.set_unavailable(true);
-    let resp = f.call(REST_SEED_TRANSFER, &f.token("jti-down")).await.unwrap();
+    let resp = f
+        .call(REST_SEED_TRANSFER, &f.token("jti-down"))
+        .await
+        .unwrap();
     assert_eq!(statement(&resp)["Effect"], "Deny");
     assert_eq!(resp["context"]["step_up"], "error");
     // Open paths need no session and stay open.

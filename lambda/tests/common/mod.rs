@@ -10,14 +10,17 @@ use stepup_core::testkit::{TEST_CLIENT_ID, TestIssuer};
 pub const REST_SEED_TRANSFER: &[u8] = include_bytes!("../fixtures/rest-seed-transfer.json");
 pub const REST_INFO: &[u8] = include_bytes!("../fixtures/rest-request-info.json");
 pub const REST_ADMIN: &[u8] = include_bytes!("../fixtures/rest-request-admin.json");
-pub const REST_NO_AUTHORIZATION: &[u8] = include_bytes!("../fixtures/rest-request-no-authorization.json");
+pub const REST_NO_AUTHORIZATION: &[u8] =
+    include_bytes!("../fixtures/rest-request-no-authorization.json");
 pub const HTTP_V2_TRANSFER: &[u8] = include_bytes!("../fixtures/http-v2-transfer.json");
 pub const HTTP_V2_INFO: &[u8] = include_bytes!("../fixtures/http-v2-info.json");
 pub const MALFORMED: &[u8] = include_bytes!("../fixtures/malformed.json");
 
 /// A fixture with `{{TOKEN}}` replaced by `token`.
 pub fn event(fixture: &[u8], token: &str) -> Value {
-    let text = std::str::from_utf8(fixture).unwrap().replace("{{TOKEN}}", token);
+    let text = std::str::from_utf8(fixture)
+        .unwrap()
+        .replace("{{TOKEN}}", token);
     serde_json::from_str(&text).unwrap()
 }
 
@@ -25,11 +28,20 @@ pub fn event(fixture: &[u8], token: &str) -> Value {
 /// (the seed's hand-made item shape), `/admin/...` denied.
 pub fn policy_items() -> Vec<Item> {
     let item = |pairs: &[(&str, Attr)]| -> Item {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
     };
     vec![
-        item(&[("id", Attr::s("/info")), ("stepUpState", Attr::s("STEP_UP_NOT_REQUIRED"))]),
-        item(&[("id", Attr::s("/transfer")), ("stepUpState", Attr::s("STEP_UP_REQUIRED"))]),
+        item(&[
+            ("id", Attr::s("/info")),
+            ("stepUpState", Attr::s("STEP_UP_NOT_REQUIRED")),
+        ]),
+        item(&[
+            ("id", Attr::s("/transfer")),
+            ("stepUpState", Attr::s("STEP_UP_REQUIRED")),
+        ]),
         item(&[
             ("id", Attr::s("/admin")),
             ("path", Attr::s("/admin")),
@@ -41,9 +53,16 @@ pub fn policy_items() -> Vec<Item> {
 
 /// The session-table item of a step-up completed (TOTP) for the token with this `jti`.
 pub fn completed_session(jti: &str, user: &str, now: u64) -> Item {
-    Session::initiate(jti, user, TEST_CLIENT_ID, now + 3600, now - 10, &SessionLimits::default())
-        .after_success(Factor::SoftwareToken, now - 5)
-        .to_item()
+    Session::initiate(
+        jti,
+        user,
+        TEST_CLIENT_ID,
+        now + 3600,
+        now - 10,
+        &SessionLimits::default(),
+    )
+    .after_success(Factor::SoftwareToken, now - 5)
+    .to_item()
 }
 
 /// A token for `user` with this `jti`.
