@@ -12,6 +12,8 @@
 //!    [`MAX_DECODE_ROUNDS`] times; a path still encoded after that is an error. A `%` in
 //!    the raw path that is not followed by two hex digits is an error.
 //! 4. The decoded bytes must be UTF-8 without control characters (`NUL`, `CR`, `LF`, …).
+//!    A decoded `?` or `#` ends the path as a raw one does (an upstream that decodes and
+//!    re-parses would read the rest as query or fragment).
 //! 5. `\` is a separator like `/` (IIS and some proxies treat it so).
 //! 6. In every segment, a `;` and what follows it is removed (Tomcat/Jetty path
 //!    parameters: `/transfer;jsessionid=1` → `/transfer`, and `/..;/` is `/../`).
@@ -83,7 +85,14 @@ pub fn canonicalize(raw: &str) -> Result<Cow<'_, str>, PathError> {
     if text.chars().any(char::is_control) {
         return Err(PathError::ControlCharacter);
     }
-    Ok(Cow::Owned(normalize_segments(&text)))
+    // A decoded `?` or `#` ends the path too: an upstream (or a proxy in front of it) that
+    // decodes and re-parses the target would read what follows as query or fragment, so
+    // `/transfer%3Fx` must govern like `/transfer`.
+    let text = match text.find(['?', '#']) {
+        Some(i) => &text[..i],
+        None => text.as_str(),
+    };
+    Ok(Cow::Owned(normalize_segments(text)))
 }
 
 /// True when `path` needs no change: only unreserved characters and single `/`
@@ -227,6 +236,9 @@ mod tests {
             "/info\\..\\transfer",
             "/%2574ransfer",
             "/%252574ransfer",
+            "/transfer%3Fx=1",
+            "/transfer%23frag",
+            "/transfer%253F",
             "///transfer//",
             "/../transfer",
         ] {

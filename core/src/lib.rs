@@ -12,7 +12,11 @@
 //!   denied) and the [`engine::Engine`] that feeds it from the caches and stores;
 //! - [`session`]: the step-up session state machine as pure transitions;
 //! - [`store`]: the setting and session store traits, with in-memory and DynamoDB
-//!   implementations that persist the same [`item::Item`]s.
+//!   implementations that persist the same [`item::Item`]s;
+//! - `layer` (feature `api`): the tower layer that enforces step-up inside any axum
+//!   application, without Envoy;
+//! - `devidp` (feature `devidp`): a local development identity provider standing in for
+//!   Cognito, for the one-command demo.
 //!
 //! Time is always a parameter (`now`, Unix seconds); only [`clock`] reads the clock.
 
@@ -24,8 +28,12 @@ pub mod completion_cache;
 #[cfg(feature = "crd")]
 pub mod crd;
 pub mod decision;
+#[cfg(feature = "devidp")]
+pub mod devidp;
 pub mod engine;
 pub mod item;
+#[cfg(feature = "api")]
+pub mod layer;
 pub mod policy;
 pub mod session;
 pub mod store;

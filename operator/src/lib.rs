@@ -5,11 +5,16 @@
 //! - `crd`: prints the CustomResourceDefinition (`crds/stepuppolicies.yaml` is its output);
 //! - `sync -f <dir|file>`: reads manifests and makes the table say what they say, without
 //!   a cluster ([`sync`]);
-//! - `run` (to come): the controller, reconciling the policies of a cluster.
+//! - `run [--leader-elect]`: the controller, reconciling the policies of a cluster
+//!   ([`controller`], [`leader`], [`admin`], wired by [`run`]).
 //!
 //! What the table should hold is computed by the pure [`stepup_core::crd::plan`]; this
 //! crate reads, prints and applies it.
 
+pub mod admin;
+pub mod controller;
+pub mod leader;
+pub mod run;
 pub mod sync;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +40,16 @@ pub enum Error {
     /// Writing the output failed.
     #[error("writing the output: {0}")]
     Output(#[from] std::io::Error),
+    /// A Kubernetes API call failed.
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// The finalizer helper failed (adding or removing the finalizer, or the reconcile
+    /// step it wraps).
+    #[error("{0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    /// The controller cannot start or stopped (configuration, leadership lost).
+    #[error("{0}")]
+    Runtime(String),
 }
 
 impl Error {
@@ -45,6 +60,13 @@ impl Error {
             Error::Store { source, .. } => source.metric_label(),
             Error::Crd(_) => "crd",
             Error::Output(_) => "output",
+            Error::Kube(_) => "kube",
+            Error::Finalizer(e) => match e.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(inner)
+                | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner.metric_label(),
+                _ => "finalizer",
+            },
+            Error::Runtime(_) => "runtime",
         }
     }
 }
@@ -76,6 +98,46 @@ pub enum Command {
     Crd,
     /// Make the setting table hold exactly the rules of the given manifests.
     Sync(sync::SyncArgs),
+    /// Run the controller: reconcile the StepUpPolicy objects of the cluster.
+    Run(run::RunArgs),
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line (for log collectors).
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+impl Cli {
+    /// The log format the command asks for (`run` reads `STEPUP_LOG_FORMAT`; the one-shot
+    /// commands log text).
+    pub fn log_format(&self) -> LogFormat {
+        match &self.command {
+            Command::Run(args) => args.log_format,
+            _ => LogFormat::Text,
+        }
+    }
+}
+
+/// Installs the tracing subscriber on stderr; `RUST_LOG` filters (default `info`).
+pub fn init_logging(format: LogFormat) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+    result.map_err(|e| anyhow::anyhow!("installing the log subscriber: {e}"))
 }
 
 /// Runs a parsed command line at `now` (Unix seconds), printing to stdout.
@@ -94,6 +156,11 @@ pub async fn run(cli: Cli, now: u64) -> Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::Run(args) => {
+            drop(stdout);
+            run::run(args).await?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -2,20 +2,19 @@
 
 use clap::Parser;
 use std::process::ExitCode;
-use stepup_operator::{Cli, run};
+use stepup_operator::{Cli, init_logging, run};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match run(Cli::parse(), stepup_core::clock::now()).await {
+    let cli = Cli::parse();
+    if let Err(e) = init_logging(cli.log_format()) {
+        eprintln!("stepup-operator: {e}");
+        return ExitCode::FAILURE;
+    }
+    match run(cli, stepup_core::clock::now()).await {
         Ok(code) => code,
         Err(e) => {
+            tracing::error!(error = %e, "stepup-operator failed");
             eprintln!("stepup-operator: {e}");
             ExitCode::FAILURE
         }

@@ -5,6 +5,7 @@ use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Parser, ValueEnum};
 use std::net::SocketAddr;
 use std::time::Duration;
+use stepup_core::session::SessionLimits;
 use stepup_core::store::TableNames;
 use stepup_core::token::VerifierConfig;
 
@@ -80,7 +81,8 @@ pub struct Config {
     #[arg(long, env = "STEPUP_HTTP_LISTEN", default_value = "127.0.0.1:9002")]
     pub http_listen: SocketAddr,
 
-    /// Step-up API listener (reserved: `/initiate-auth`, `/respond-to-challenge`).
+    /// Step-up API listener: `POST /initiate-auth`, `POST /respond-to-challenge` and their
+    /// CORS preflight.
     #[arg(long, env = "STEPUP_API_LISTEN", default_value = "127.0.0.1:9003")]
     pub api_listen: SocketAddr,
 
@@ -106,6 +108,34 @@ pub struct Config {
           value_parser = BoolishValueParser::new(), default_value_t = false,
           num_args = 0..=1, default_missing_value = "true")]
     pub use_origin_jti: bool,
+
+    /// Failed answers to a challenge after which the session is locked until its TTL
+    /// (the step-up API then answers 429).
+    #[arg(long, env = "STEPUP_MAX_FAILED_ATTEMPTS", default_value_t = 5)]
+    pub max_failed_attempts: u32,
+
+    /// At most one SMS code per user in this many seconds.
+    #[arg(long, env = "STEPUP_SMS_MIN_INTERVAL_SECS", default_value_t = 30)]
+    pub sms_min_interval_secs: u64,
+
+    /// `Access-Control-Allow-Origin` of the step-up API's answers (the seed's `*` by
+    /// default; name the web app's origin in production).
+    #[arg(long, env = "STEPUP_CORS_ALLOW_ORIGIN", default_value = "*")]
+    pub cors_allow_origin: String,
+
+    /// Seconds a completed step-up is remembered in memory, so that its token's privileged
+    /// requests skip the session read (also bounded by the token's `exp` and the session's
+    /// `ttl`); 0 turns the cache off. Pending or missing sessions are never cached.
+    #[arg(long, env = "STEPUP_COMPLETION_CACHE_SECS", default_value_t = 30)]
+    pub completion_cache_secs: u64,
+
+    /// Most completed step-ups held by the completion cache.
+    #[arg(
+        long,
+        env = "STEPUP_COMPLETION_CACHE_CAPACITY",
+        default_value_t = 10_000
+    )]
+    pub completion_cache_capacity: usize,
 
     /// Log format.
     #[arg(long, env = "STEPUP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
@@ -143,6 +173,15 @@ pub enum ConfigError {
         /// the flag
         flag: &'static str,
     },
+    /// A value that must be positive.
+    #[error("--{flag} must be at least 1")]
+    Zero {
+        /// the flag
+        flag: &'static str,
+    },
+    /// A CORS origin that cannot be a header value.
+    #[error("--cors-allow-origin must be `*` or an origin such as https://app.example.com")]
+    BadCorsOrigin,
     /// Two listeners on one address.
     #[error("--{a} and --{b} both listen on {addr}")]
     SameAddress {
@@ -208,6 +247,20 @@ impl Config {
                 flag: "jwks-refresh-secs",
             });
         }
+        if self.max_failed_attempts == 0 {
+            return Err(ConfigError::Zero {
+                flag: "max-failed-attempts",
+            });
+        }
+        if self.completion_cache_secs > 0 && self.completion_cache_capacity == 0 {
+            return Err(ConfigError::Zero {
+                flag: "completion-cache-capacity",
+            });
+        }
+        let origin = self.cors_allow_origin.trim();
+        if origin.is_empty() || http::HeaderValue::from_str(origin).is_err() {
+            return Err(ConfigError::BadCorsOrigin);
+        }
         let listeners = [
             ("grpc-listen", self.grpc_listen),
             ("http-listen", self.http_listen),
@@ -270,6 +323,20 @@ impl Config {
         names
     }
 
+    /// The lockout and TTL limits of step-up sessions.
+    pub fn session_limits(&self) -> SessionLimits {
+        SessionLimits {
+            max_failed_attempts: self.max_failed_attempts,
+            ..SessionLimits::default()
+        }
+    }
+
+    /// The completion cache's (capacity, max age in seconds), or `None` when it is off.
+    pub fn completion_cache(&self) -> Option<(usize, u64)> {
+        (self.completion_cache_secs > 0)
+            .then_some((self.completion_cache_capacity, self.completion_cache_secs))
+    }
+
     /// The policy refresh interval.
     pub fn policy_refresh_interval(&self) -> Duration {
         Duration::from_secs(self.policy_refresh_secs)
@@ -311,6 +378,10 @@ mod tests {
         assert_eq!(c.policy_refresh_interval(), Duration::from_secs(10));
         assert!(!c.use_origin_jti);
         assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.session_limits().max_failed_attempts, 5);
+        assert_eq!(c.sms_min_interval_secs, 30);
+        assert_eq!(c.cors_allow_origin, "*");
+        assert_eq!(c.completion_cache(), Some((10_000, 30)));
         let v = c.verifier_config();
         assert_eq!(
             v.issuer,
@@ -350,6 +421,18 @@ mod tests {
         assert_eq!(c.table_names().session, "step-up-auth-session-prod");
         let c = parse(&["--use-origin-jti", "false"]).unwrap();
         assert!(!c.use_origin_jti);
+        let c = parse(&[
+            "--max-failed-attempts",
+            "3",
+            "--completion-cache-secs",
+            "0",
+            "--cors-allow-origin",
+            "https://app.example.com",
+        ])
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.session_limits().max_failed_attempts, 3);
+        assert_eq!(c.completion_cache(), None);
     }
 
     #[test]
@@ -380,6 +463,16 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(e.to_string().contains("at least 1 second"));
+        let e = parse(&["--max-failed-attempts", "0"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.to_string(), "--max-failed-attempts must be at least 1");
+        let e = parse(&["--cors-allow-origin", "https://a.example\nx"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(e, ConfigError::BadCorsOrigin);
         let c = Config::try_parse_from([
             "x",
             "--region",

@@ -7,16 +7,18 @@
 //! |---|---|---|
 //! | gRPC | `127.0.0.1:9001` | `envoy.service.auth.v3.Authorization/Check` ([`grpc`]) |
 //! | HTTP check | `127.0.0.1:9002` | Envoy `http_service` mode under `/authz` ([`http_check`]) |
-//! | step-up API | `127.0.0.1:9003` | reserved (`/initiate-auth`, `/respond-to-challenge`) |
+//! | step-up API | `127.0.0.1:9003` | `POST /initiate-auth`, `POST /respond-to-challenge`, CORS preflight ([`stepup_core::api`]) |
 //! | admin | `127.0.0.1:9004` | `/healthz`, `/readyz`, `/metrics` ([`admin`]) |
 //!
-//! [`run`] builds the AWS clients, stores, JWKS fetcher and engine once, tries the first
-//! policy and JWKS loads (and starts anyway, not ready, when they fail), keeps both fresh
-//! in the background, serves, and drains on SIGTERM / SIGINT. [`serve`] and [`spawn`]
-//! serve a prebuilt [`Engine`], for tests and embedding.
+//! [`run`] builds the AWS clients once, [`assemble`]s the stores, JWKS cache, engine (with
+//! its completion cache) and step-up API state, tries the first policy and JWKS loads (and
+//! starts anyway, not ready, when they fail), keeps both fresh in the background, serves,
+//! and drains on SIGTERM / SIGINT. [`serve`], [`spawn`] and [`spawn_with_api`] serve a
+//! prebuilt [`Engine`] (and API router), for tests and embedding.
 
 pub mod admin;
 pub mod config;
+pub mod demo;
 pub mod grpc;
 pub mod http_check;
 pub mod telemetry;
@@ -29,11 +31,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use stepup_core::api::{ApiState, IdentityProvider};
+use stepup_core::completion_cache::CompletionCache;
 use stepup_core::engine::EngineConfig;
 use stepup_core::policy::PolicyCache;
 use stepup_core::store::SettingStore;
 use stepup_core::store::dynamo::{DynamoSessionStore, DynamoSettingStore};
-use stepup_core::token::{HttpJwksFetcher, TokenVerifier};
+use stepup_core::token::{HttpJwksFetcher, JwksFetcher, TokenVerifier};
 use stepup_core::{Engine, clock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -69,7 +73,14 @@ impl AwsClients {
             .region(aws_config::Region::new(config.region.clone()))
             .load()
             .await;
-        let mut ddb = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        AwsClients::from_sdk(&sdk, config)
+    }
+
+    /// The clients from an already loaded AWS configuration (tests pass static
+    /// credentials): DynamoDB with the short timeouts decisions need, both with the
+    /// endpoint overrides of `config`.
+    pub fn from_sdk(sdk: &aws_config::SdkConfig, config: &Config) -> AwsClients {
+        let mut ddb = aws_sdk_dynamodb::config::Builder::from(sdk)
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
                     .connect_timeout(DYNAMODB_ATTEMPT_TIMEOUT)
@@ -81,7 +92,7 @@ impl AwsClients {
         if let Some(endpoint) = &config.dynamodb_endpoint {
             ddb = ddb.endpoint_url(endpoint);
         }
-        let mut cognito = aws_sdk_cognitoidentityprovider::config::Builder::from(&sdk);
+        let mut cognito = aws_sdk_cognitoidentityprovider::config::Builder::from(sdk);
         if let Some(endpoint) = &config.cognito_endpoint {
             cognito = cognito.endpoint_url(endpoint);
         }
@@ -89,6 +100,61 @@ impl AwsClients {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(ddb.build()),
             cognito: aws_sdk_cognitoidentityprovider::Client::from_conf(cognito.build()),
         }
+    }
+}
+
+/// Everything [`run`] serves, built once from the configuration by [`assemble`].
+#[derive(Debug, Clone)]
+pub struct Parts {
+    /// The decision engine (policy cache, verifier, session store, completion cache).
+    pub engine: Engine,
+    /// The setting table, for the policy refresh.
+    pub settings: Arc<dyn SettingStore>,
+    /// The step-up API's state: the engine's verifier and session store, the identity
+    /// provider and the limits of `config`.
+    pub api: ApiState,
+}
+
+/// Builds the stores, token verifier, engine and step-up API state from `config`: the
+/// JWKS comes through `jwks` (HTTP in production), the step-up API talks to `idp`
+/// (Cognito in production). Nothing is loaded yet: see [`initial_load`].
+pub fn assemble(
+    config: &Config,
+    clients: &AwsClients,
+    jwks: Arc<dyn JwksFetcher>,
+    idp: Arc<dyn IdentityProvider>,
+) -> Parts {
+    let names = config.table_names();
+    let settings: Arc<dyn SettingStore> = Arc::new(DynamoSettingStore::new(
+        clients.dynamodb.clone(),
+        names.setting.clone(),
+    ));
+    let sessions = Arc::new(DynamoSessionStore::new(
+        clients.dynamodb.clone(),
+        names.session.clone(),
+    ));
+    let verifier = Arc::new(TokenVerifier::new(config.verifier_config(), jwks));
+    let mut engine = Engine::new(
+        Arc::new(PolicyCache::new()),
+        Arc::clone(&verifier),
+        sessions.clone(),
+        EngineConfig {
+            use_origin_jti: config.use_origin_jti,
+        },
+    );
+    if let Some((capacity, max_age_secs)) = config.completion_cache() {
+        engine =
+            engine.with_completion_cache(Arc::new(CompletionCache::new(capacity, max_age_secs)));
+    }
+    let api = ApiState::new(verifier, sessions, idp)
+        .with_limits(config.session_limits())
+        .with_origin_jti(config.use_origin_jti)
+        .with_sms_min_interval_secs(config.sms_min_interval_secs)
+        .with_cors_allow_origin(config.cors_allow_origin.trim());
+    Parts {
+        engine,
+        settings,
+        api,
     }
 }
 
@@ -101,7 +167,7 @@ pub struct Listeners {
     pub http: TcpListener,
     /// Health, readiness, metrics.
     pub admin: TcpListener,
-    /// The step-up API listener and its router, once one is wired in.
+    /// The step-up API listener and its router, when served.
     pub api: Option<(TcpListener, Router)>,
 }
 
@@ -297,10 +363,32 @@ impl Drop for RunningSidecar {
 }
 
 /// Binds every listener on `127.0.0.1:0` and serves `engine` in a background task: the
-/// sidecar in-process, with whatever engine (stores, verifier) the caller built.
+/// sidecar in-process, with whatever engine (stores, verifier) the caller built. No
+/// step-up API; see [`spawn_with_api`].
 pub async fn spawn(engine: Engine, options: ServeOptions) -> anyhow::Result<RunningSidecar> {
+    spawn_inner(engine, None, options).await
+}
+
+/// [`spawn`], also serving the step-up API `router` (e.g. [`stepup_core::api::router`] of
+/// an [`ApiState`] with an identity provider of the caller's choice) on its own listener.
+pub async fn spawn_with_api(
+    engine: Engine,
+    api: Router,
+    options: ServeOptions,
+) -> anyhow::Result<RunningSidecar> {
+    spawn_inner(engine, Some(api), options).await
+}
+
+async fn spawn_inner(
+    engine: Engine,
+    api: Option<Router>,
+    options: ServeOptions,
+) -> anyhow::Result<RunningSidecar> {
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
-    let listeners = Listeners::bind(any, any, any).await?;
+    let mut listeners = Listeners::bind(any, any, any).await?;
+    if let Some(router) = api {
+        listeners.api = Some((bind("step-up API", any).await?, router));
+    }
     let addrs = listeners.addrs()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(serve(engine, listeners, options, async move {
@@ -398,48 +486,41 @@ pub fn spawn_jwks_refresh(
 pub async fn run(config: Config, metrics: Option<PrometheusHandle>) -> anyhow::Result<()> {
     config.validate()?;
     let clients = AwsClients::load(&config).await;
-    let names = config.table_names();
-    let settings: Arc<dyn SettingStore> = Arc::new(DynamoSettingStore::new(
-        clients.dynamodb.clone(),
-        names.setting.clone(),
-    ));
-    let sessions = Arc::new(DynamoSessionStore::new(
-        clients.dynamodb.clone(),
-        names.session.clone(),
-    ));
     let fetcher = HttpJwksFetcher::new().context("building the JWKS HTTP client")?;
-    let verifier = Arc::new(TokenVerifier::new(
-        config.verifier_config(),
-        Arc::new(fetcher),
-    ));
-    let policies = Arc::new(PolicyCache::new());
-    let engine = Engine::new(
-        Arc::clone(&policies),
-        Arc::clone(&verifier),
-        sessions,
-        EngineConfig {
-            use_origin_jti: config.use_origin_jti,
-        },
-    );
+    let idp = stepup_core::api::CognitoIdp::new(clients.cognito.clone());
+    let parts = assemble(&config, &clients, Arc::new(fetcher), Arc::new(idp));
+    let names = config.table_names();
     tracing::info!(
         setting_table = %names.setting,
         session_table = %names.session,
-        issuer = %verifier.config().issuer,
+        issuer = %parts.engine.verifier().config().issuer,
+        completion_cache_secs = config.completion_cache_secs,
+        max_failed_attempts = config.max_failed_attempts,
         "starting stepup-sidecar"
     );
 
-    let listeners =
+    let mut listeners =
         Listeners::bind(config.grpc_listen, config.http_listen, config.admin_listen).await?;
-    initial_load(&engine, settings.as_ref()).await;
-    let policy_task = policies.spawn_refresh(settings, config.policy_refresh_interval());
-    let jwks_task = spawn_jwks_refresh(verifier, config.jwks_refresh_interval());
+    listeners.api = Some((
+        bind("step-up API", config.api_listen).await?,
+        stepup_core::api::router(parts.api),
+    ));
+    let engine = parts.engine;
+    initial_load(&engine, parts.settings.as_ref()).await;
+    let policy_task = engine
+        .policies()
+        .spawn_refresh(parts.settings, config.policy_refresh_interval());
+    let jwks_task = spawn_jwks_refresh(
+        Arc::clone(engine.verifier()),
+        config.jwks_refresh_interval(),
+    );
 
     let addrs = listeners.addrs()?;
     tracing::info!(
         grpc = %addrs.grpc,
         http = %addrs.http,
+        api = ?addrs.api,
         admin = %addrs.admin,
-        api_reserved = %config.api_listen,
         ready = admin::is_ready(&engine),
         "serving"
     );
@@ -541,5 +622,109 @@ pub(crate) mod testutil {
                 .await
                 .unwrap();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use stepup_core::api::CognitoIdp;
+    use stepup_core::api::cognito::local_client;
+
+    fn config(extra: &[&str]) -> Config {
+        let base = [
+            "stepup-sidecar",
+            "--region",
+            "us-east-1",
+            "--user-pool-id",
+            "us-east-1_Pool",
+            "--allowed-client-ids",
+            "client",
+            "--dynamodb-endpoint",
+            "http://127.0.0.1:1",
+            "--cognito-endpoint",
+            "http://127.0.0.1:1",
+        ];
+        Config::try_parse_from(base.iter().chain(extra)).unwrap()
+    }
+
+    fn parts(config: &Config) -> Parts {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        let clients = AwsClients::from_sdk(&sdk, config);
+        // Never called here: the tests only look at the wiring.
+        let idp = CognitoIdp::new(local_client("http://127.0.0.1:1", "us-east-1"));
+        assemble(
+            config,
+            &clients,
+            Arc::new(HttpJwksFetcher::new().unwrap()),
+            Arc::new(idp),
+        )
+    }
+
+    #[test]
+    fn the_api_state_takes_the_configured_limits() {
+        let c = config(&[
+            "--max-failed-attempts",
+            "3",
+            "--sms-min-interval-secs",
+            "60",
+            "--cors-allow-origin",
+            "https://app.example.com",
+            "--use-origin-jti",
+        ]);
+        let p = parts(&c);
+        assert_eq!(p.api.limits.max_failed_attempts, 3);
+        assert_eq!(p.api.sms_min_interval_secs, 60);
+        assert_eq!(p.api.cors_allow_origin, "https://app.example.com");
+        assert!(p.api.use_origin_jti);
+        assert!(p.engine.config().use_origin_jti);
+        // The API verifies tokens with the engine's own verifier (one JWKS cache).
+        assert!(Arc::ptr_eq(&p.api.verifier, p.engine.verifier()));
+    }
+
+    #[tokio::test]
+    async fn spawn_with_api_serves_the_step_up_api_on_its_own_listener() {
+        let p = parts(&config(&[]));
+        let running = spawn_with_api(
+            p.engine.clone(),
+            stepup_core::api::router(p.api),
+            ServeOptions::default(),
+        )
+        .await
+        .unwrap();
+        let api = running.addrs.api.expect("an API listener");
+        assert!(![running.addrs.grpc, running.addrs.http, running.addrs.admin].contains(&api));
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let r = http
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("http://{api}/respond-to-challenge"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["access-control-allow-origin"], "*");
+        // No token: the API's own 401, not an ext_authz answer.
+        let r = http
+            .post(format!("http://{api}/initiate-auth"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        assert_eq!(
+            r.json::<serde_json::Value>().await.unwrap()["code"],
+            "UNAUTHENTICATED"
+        );
+        running.stop().await.unwrap();
+        // Without the API, no API listener.
+        let p = parts(&config(&[]));
+        let running = spawn(p.engine, ServeOptions::default()).await.unwrap();
+        assert_eq!(running.addrs.api, None);
+        running.stop().await.unwrap();
     }
 }

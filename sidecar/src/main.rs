@@ -1,4 +1,5 @@
 //! `stepup-sidecar`: parse and check the configuration, install logging and metrics, run.
+//! `stepup-sidecar demo` runs the local demo instead (see `stepup_sidecar::demo`).
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -6,6 +7,10 @@ use stepup_sidecar::{Config, run, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `stepup-sidecar demo ...`: the local demo, with its own options.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "demo") {
+        return stepup_sidecar::demo::main(std::env::args_os().skip(1)).await;
+    }
     let config = Config::parse();
     if let Err(e) = config.validate() {
         eprintln!("stepup-sidecar: {e}");

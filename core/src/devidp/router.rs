@@ -1,0 +1,235 @@
+//! The development identity provider over HTTP, for a web page: JSON endpoints shaped
+//! after Cognito's user-context calls, under [`DEV_IDP_PREFIX`]:
+//!
+//! | endpoint | Cognito call | body → answer |
+//! |---|---|---|
+//! | `POST /dev-idp/sign-up` | `SignUp` + `AdminConfirmSignUp` | `{username, password, phoneNumber?}` → `{userConfirmed}` |
+//! | `POST /dev-idp/sign-in` | `InitiateAuth` (`USER_PASSWORD_AUTH`) | `{username, password}` → `{accessToken, expiresIn, tokenType}` |
+//! | `POST /dev-idp/sign-out` | `GlobalSignOut` | bearer → `{}` |
+//! | `POST /dev-idp/get-user` | `GetUser` | bearer → `{username, preferredMfaSetting, userMfaSettingList, …}` |
+//! | `POST /dev-idp/associate-software-token` | `AssociateSoftwareToken` | bearer → `{secretCode, otpauthUri, qrCodePng}` |
+//! | `POST /dev-idp/verify-software-token` | `VerifySoftwareToken` | `{userCode}` → `{status: "SUCCESS"}` |
+//! | `POST /dev-idp/set-user-mfa-preference` | `SetUserMFAPreference` | `{softwareTokenMfaSettings?, smsMfaSettings?}` → `{}` |
+//! | `GET /dev-idp/.well-known/jwks.json` | the pool's JWKS | → JWKS |
+//!
+//! Errors answer `{"__type": "<Cognito exception name>", "message": "<fixed text>"}`;
+//! internal details go to the log only. The clock is read here, once per request.
+
+use super::{DevIdp, DevIdpError, MfaPreference};
+use crate::clock;
+use crate::token::extract_bearer;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// Where [`router()`] mounts its endpoints; the provider's issuer should be
+/// `http://<host:port>/dev-idp` so that `{issuer}/.well-known/jwks.json` is served here.
+pub const DEV_IDP_PREFIX: &str = "/dev-idp";
+
+/// The development identity provider's endpoints (absolute paths under
+/// [`DEV_IDP_PREFIX`]); merge it into an application's router.
+pub fn router(idp: Arc<DevIdp>) -> Router {
+    let p = |path: &str| format!("{DEV_IDP_PREFIX}{path}");
+    Router::new()
+        .route(&p("/sign-up"), post(sign_up))
+        .route(&p("/sign-in"), post(sign_in))
+        .route(&p("/sign-out"), post(sign_out))
+        .route(&p("/get-user"), post(get_user))
+        .route(&p("/associate-software-token"), post(associate))
+        .route(&p("/verify-software-token"), post(verify))
+        .route(&p("/set-user-mfa-preference"), post(set_preference))
+        .route(&p("/.well-known/jwks.json"), get(jwks))
+        .with_state(idp)
+}
+
+/// One failed request.
+#[derive(Debug)]
+enum Failure {
+    Idp(DevIdpError),
+    BadBody,
+}
+
+impl From<DevIdpError> for Failure {
+    fn from(e: DevIdpError) -> Failure {
+        Failure::Idp(e)
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let (status, kind, message) = match &self {
+            Failure::BadBody => (
+                StatusCode::BAD_REQUEST,
+                "InvalidParameterException",
+                "The request body is not valid JSON of the expected shape",
+            ),
+            Failure::Idp(e) => {
+                let (status, message) = match e {
+                    DevIdpError::NotAuthorized => (
+                        StatusCode::UNAUTHORIZED,
+                        "Incorrect username or password, or an invalid access token",
+                    ),
+                    DevIdpError::UsernameExists => (StatusCode::BAD_REQUEST, "User already exists"),
+                    DevIdpError::InvalidParameter(_) => (
+                        StatusCode::BAD_REQUEST,
+                        "Invalid parameter (user name, password of at least 8 characters, phone number as +digits, or a software token not set up)",
+                    ),
+                    DevIdpError::CodeMismatch => {
+                        (StatusCode::BAD_REQUEST, "Invalid code received for user")
+                    }
+                    DevIdpError::ExpiredCode => (StatusCode::BAD_REQUEST, "The code has expired"),
+                    DevIdpError::Internal(detail) => {
+                        tracing::warn!(detail = %detail, "development identity provider failed");
+                        (StatusCode::INTERNAL_SERVER_ERROR, "Internal error")
+                    }
+                };
+                (status, e.cognito_type(), message)
+            }
+        };
+        (
+            status,
+            axum::Json(json!({"__type": kind, "message": message})),
+        )
+            .into_response()
+    }
+}
+
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Failure> {
+    serde_json::from_slice(bytes).map_err(|_| Failure::BadBody)
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, Failure> {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(extract_bearer)
+        .ok_or(Failure::Idp(DevIdpError::NotAuthorized))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Credentials {
+    username: String,
+    password: String,
+    #[serde(default)]
+    phone_number: Option<String>,
+}
+
+async fn sign_up(State(idp): State<Arc<DevIdp>>, bytes: Bytes) -> Result<Response, Failure> {
+    let c: Credentials = body(&bytes)?;
+    let phone = c.phone_number.as_deref().filter(|p| !p.is_empty());
+    idp.sign_up(c.username.trim(), &c.password, phone)?;
+    Ok(axum::Json(json!({"userConfirmed": true})).into_response())
+}
+
+async fn sign_in(State(idp): State<Arc<DevIdp>>, bytes: Bytes) -> Result<Response, Failure> {
+    let c: Credentials = body(&bytes)?;
+    let signed = idp.sign_in_at(c.username.trim(), &c.password, clock::now())?;
+    Ok(axum::Json(json!({
+        "accessToken": signed.access_token,
+        "expiresIn": signed.expires_in,
+        "tokenType": "Bearer",
+    }))
+    .into_response())
+}
+
+async fn sign_out(State(idp): State<Arc<DevIdp>>, headers: HeaderMap) -> Result<Response, Failure> {
+    idp.sign_out_at(bearer(&headers)?, clock::now())?;
+    Ok(axum::Json(json!({})).into_response())
+}
+
+async fn get_user(State(idp): State<Arc<DevIdp>>, headers: HeaderMap) -> Result<Response, Failure> {
+    let user = idp.get_user_at(bearer(&headers)?, clock::now())?;
+    let list: Vec<&str> = user.mfa_settings.iter().map(|m| m.as_str()).collect();
+    Ok(axum::Json(json!({
+        "username": user.username,
+        "preferredMfaSetting": user.preferred_mfa.map(|m| m.as_str()),
+        "userMfaSettingList": list,
+        "phoneNumberVerified": user.phone_number_verified,
+    }))
+    .into_response())
+}
+
+async fn associate(
+    State(idp): State<Arc<DevIdp>>,
+    headers: HeaderMap,
+) -> Result<Response, Failure> {
+    let a = idp.associate_software_token_at(bearer(&headers)?, clock::now())?;
+    Ok(axum::Json(json!({
+        "secretCode": a.secret_code,
+        "otpauthUri": a.otpauth_uri,
+        "qrCodePng": format!("data:image/png;base64,{}", a.qr_png_base64),
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UserCode {
+    user_code: String,
+}
+
+async fn verify(
+    State(idp): State<Arc<DevIdp>>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Response, Failure> {
+    let token = bearer(&headers)?;
+    let c: UserCode = body(&bytes)?;
+    idp.verify_software_token_at(token, &c.user_code, clock::now())?;
+    Ok(axum::Json(json!({"status": "SUCCESS"})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Preference {
+    enabled: bool,
+    #[serde(default)]
+    preferred_mfa: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Preferences {
+    #[serde(default)]
+    software_token_mfa_settings: Option<Preference>,
+    #[serde(default)]
+    sms_mfa_settings: Option<Preference>,
+}
+
+async fn set_preference(
+    State(idp): State<Arc<DevIdp>>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Response, Failure> {
+    let token = bearer(&headers)?;
+    let p: Preferences = body(&bytes)?;
+    let conv = |p: Option<Preference>| {
+        p.map(|p| MfaPreference {
+            enabled: p.enabled,
+            preferred: p.preferred_mfa,
+        })
+    };
+    idp.set_mfa_preference_at(
+        token,
+        conv(p.software_token_mfa_settings),
+        conv(p.sms_mfa_settings),
+        clock::now(),
+    )?;
+    Ok(axum::Json(json!({})).into_response())
+}
+
+async fn jwks(State(idp): State<Arc<DevIdp>>) -> Response {
+    match serde_json::to_value(idp.jwks()) {
+        Ok(v) => axum::Json::<Value>(v).into_response(),
+        Err(e) => Failure::Idp(DevIdpError::Internal(format!("JWKS: {e}"))).into_response(),
+    }
+}

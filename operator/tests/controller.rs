@@ -1,0 +1,1123 @@
+//! The controller against DynamoDB Local and a mock Kubernetes API server.
+//!
+//! No API server can be installed here, so the real `kube::Client` talks to a
+//! `tower_test::mock::pair` (controller-rs's `ApiServerVerifier` pattern): a verifier task
+//! answers an expected [`Call`] scenario in order — finalizer patches, the status
+//! server-side apply, Event creation — checking each request, and fails the test when a
+//! call does not come within a timeout (or when the reconcile makes a call nobody
+//! expects, which then hangs and times out). The setting table is real: DynamoDB Local
+//! from `./scripts/test` (`DYNAMODB_ENDPOINT`), fresh tables per test; without it the
+//! tests are skipped with a note, except under `CI=true`, where they fail.
+//!
+//! The last test runs against a real cluster only when `KUBECONFIG` is set; no cluster
+//! exists on the project's machines or in CI, so it is skipped there.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use http::{Request, Response, StatusCode};
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
+use kube::client::Body;
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::{self, store::Writer};
+use kube::runtime::watcher;
+use kube::{Api, Client};
+use serde_json::{Value, json};
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use stepup_core::crd::{
+    Action as RuleAction, MatchType, PolicyRule, StepUpPolicy, StepUpPolicySpec, StepUpPolicyStatus,
+};
+use stepup_core::item::{Attr, Item, ItemExt};
+use stepup_core::store::dynamo::{self, DynamoSettingStore};
+use stepup_core::store::{SettingStore, TableNames};
+use stepup_operator::controller::{
+    self, Context, FIELD_MANAGER, FINALIZER, Settings, error_policy, reconcile, sweep,
+};
+use stepup_operator::leader::{self, Leadership, LeaseSettings};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+const NOW: u64 = 1_800_000_000;
+/// How long the verifier waits for each expected call.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+const POLICIES: &str = "/apis/stepup.dev/v1alpha1/namespaces/default/stepuppolicies";
+
+type ApiHandle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+// ---------------------------------------------------------------------------------------
+// DynamoDB Local
+// ---------------------------------------------------------------------------------------
+
+fn dynamodb_endpoint() -> Option<String> {
+    match std::env::var("DYNAMODB_ENDPOINT") {
+        Ok(e) if !e.trim().is_empty() => Some(e),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
+            "DynamoDB Local missing: DYNAMODB_ENDPOINT is not set under CI=true \
+             (run the tests with ./scripts/test)"
+        ),
+        _ => {
+            eprintln!("skipping: DYNAMODB_ENDPOINT not set (run ./scripts/test)");
+            None
+        }
+    }
+}
+
+async fn fresh_table(test: &str) -> Option<DynamoSettingStore> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let endpoint = dynamodb_endpoint()?;
+    let random = RandomState::new().build_hasher().finish() % 1_000_000_000;
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let names = TableNames::with_prefix(&format!("ctl{test}-{n}-{random}"));
+    let client = dynamo::local_client(&endpoint);
+    dynamo::create_tables(&client, &names).await.unwrap();
+    Some(DynamoSettingStore::new(client, names.setting))
+}
+
+/// The seed's hand-made item.
+fn hand_made(id: &str, state: &str) -> Item {
+    Item::from([
+        ("id".to_owned(), Attr::s(id)),
+        ("stepUpState".to_owned(), Attr::s(state)),
+        ("createTimestamp".to_owned(), Attr::n(1_651_234_567u64)),
+        ("lastUpdateTimestamp".to_owned(), Attr::n(1_651_234_567u64)),
+    ])
+}
+
+async fn item(store: &DynamoSettingStore, id: &str) -> Option<Item> {
+    store
+        .scan()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|i| i.req_s("id").unwrap() == id)
+}
+
+async fn ids(store: &DynamoSettingStore) -> Vec<String> {
+    let mut ids: Vec<String> = store
+        .scan()
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.req_s("id").unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn owner_of(item: &Item) -> Option<&str> {
+    item.opt_s("owner").unwrap()
+}
+
+// ---------------------------------------------------------------------------------------
+// Policies
+// ---------------------------------------------------------------------------------------
+
+fn rule(path: &str, action: RuleAction) -> PolicyRule {
+    PolicyRule {
+        path: path.into(),
+        match_type: MatchType::Exact,
+        methods: vec![],
+        hosts: vec![],
+        action,
+        max_age: None,
+        factors: vec![],
+        acr_values: vec![],
+    }
+}
+
+/// Builders for test policies (`default/<name>`, created at `created` Unix seconds).
+trait PolicyExt {
+    fn test(name: &str, created: i64, rules: Vec<PolicyRule>) -> StepUpPolicy;
+    fn with_finalizer(self) -> StepUpPolicy;
+    fn deleting(self) -> StepUpPolicy;
+    fn with_status(self, status: StepUpPolicyStatus) -> StepUpPolicy;
+    fn next_generation(self, rules: Vec<PolicyRule>) -> StepUpPolicy;
+}
+
+impl PolicyExt for StepUpPolicy {
+    fn test(name: &str, created: i64, rules: Vec<PolicyRule>) -> StepUpPolicy {
+        let mut p = StepUpPolicy::new(name, StepUpPolicySpec { rules });
+        p.metadata.namespace = Some("default".into());
+        p.metadata.uid = Some(format!("uid-{name}"));
+        p.metadata.generation = Some(1);
+        p.metadata.resource_version = Some("1".into());
+        p.metadata.creation_timestamp = k8s_openapi::jiff::Timestamp::from_second(created)
+            .ok()
+            .map(Time);
+        p
+    }
+
+    fn with_finalizer(mut self) -> StepUpPolicy {
+        self.metadata.finalizers = Some(vec![FINALIZER.into()]);
+        self
+    }
+
+    fn deleting(mut self) -> StepUpPolicy {
+        self.metadata.deletion_timestamp = Some(controller::time_of(NOW));
+        self
+    }
+
+    fn with_status(mut self, status: StepUpPolicyStatus) -> StepUpPolicy {
+        self.status = Some(status);
+        self
+    }
+
+    fn next_generation(mut self, rules: Vec<PolicyRule>) -> StepUpPolicy {
+        self.spec.rules = rules;
+        self.metadata.generation = self.metadata.generation.map(|g| g + 1);
+        self
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The mock API server
+// ---------------------------------------------------------------------------------------
+
+/// One API call the reconcile is expected to make, and how the server answers it.
+enum Call {
+    /// JSON patch adding the finalizer to this object; answered with it added.
+    AddFinalizer(StepUpPolicy),
+    /// JSON patch removing the finalizer; answered with the object without it.
+    RemoveFinalizer(StepUpPolicy),
+    /// Server-side apply of the status by `stepup-operator`; answered with the object
+    /// carrying the applied status.
+    Status(StepUpPolicy),
+    /// An Event on the policy with this reason (created, or patched as a series).
+    Event(&'static str),
+}
+
+impl Call {
+    fn describe(&self) -> String {
+        match self {
+            Call::AddFinalizer(p) => format!("add finalizer to {}", p.owner()),
+            Call::RemoveFinalizer(p) => format!("remove finalizer from {}", p.owner()),
+            Call::Status(p) => format!("status apply of {}", p.owner()),
+            Call::Event(r) => format!("Event {r}"),
+        }
+    }
+}
+
+/// What the verifier saw: the applied statuses and the Events, in order.
+#[derive(Debug, Default)]
+struct Seen {
+    statuses: Vec<StepUpPolicyStatus>,
+    events: Vec<Value>,
+}
+
+fn reply(status: StatusCode, body: &impl serde::Serialize) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .body(Body::from(serde_json::to_vec(body).unwrap()))
+        .unwrap()
+}
+
+/// Answers `calls` in order; panics (failing the test) on a wrong or missing call.
+async fn verify(mut handle: ApiHandle, calls: Vec<Call>) -> (ApiHandle, Seen) {
+    let mut seen = Seen::default();
+    for call in calls {
+        let what = call.describe();
+        let (request, send) = timeout(CALL_TIMEOUT, handle.next_request())
+            .await
+            .unwrap_or_else(|_| panic!("expected call never came: {what}"))
+            .unwrap_or_else(|| panic!("client gone before: {what}"));
+        let method = request.method().clone();
+        let uri = request.uri().to_string();
+        let path = request.uri().path().to_owned();
+        let content_type = request
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body: Value = {
+            let bytes = request.into_body().collect_bytes().await.unwrap();
+            if bytes.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&bytes).unwrap()
+            }
+        };
+        let response = match call {
+            Call::AddFinalizer(p) => {
+                assert_eq!(method, http::Method::PATCH, "{what}: {uri}");
+                assert_eq!(
+                    path,
+                    format!("{POLICIES}/{}", p.metadata.name.clone().unwrap())
+                );
+                assert_eq!(content_type, "application/json-patch+json");
+                let ops = body.as_array().unwrap();
+                assert!(
+                    ops.iter().any(|op| op["op"] == "add"
+                        && op["path"]
+                            .as_str()
+                            .unwrap()
+                            .starts_with("/metadata/finalizers")
+                        && op["value"].to_string().contains(FINALIZER)),
+                    "{what}: {body}"
+                );
+                reply(StatusCode::OK, &p.with_finalizer())
+            }
+            Call::RemoveFinalizer(mut p) => {
+                assert_eq!(method, http::Method::PATCH, "{what}: {uri}");
+                assert_eq!(
+                    path,
+                    format!("{POLICIES}/{}", p.metadata.name.clone().unwrap())
+                );
+                let ops = body.as_array().unwrap();
+                assert!(
+                    ops.iter()
+                        .any(|op| op["op"] == "remove" && op["path"] == "/metadata/finalizers/0"),
+                    "{what}: {body}"
+                );
+                p.metadata.finalizers = None;
+                reply(StatusCode::OK, &p)
+            }
+            Call::Status(p) => {
+                assert_eq!(method, http::Method::PATCH, "{what}: {uri}");
+                assert_eq!(
+                    path,
+                    format!("{POLICIES}/{}/status", p.metadata.name.clone().unwrap())
+                );
+                assert!(
+                    uri.contains(&format!("fieldManager={FIELD_MANAGER}")),
+                    "{uri}"
+                );
+                assert!(uri.contains("force=true"), "{uri}");
+                assert_eq!(content_type, "application/apply-patch+yaml");
+                assert_eq!(body["apiVersion"], "stepup.dev/v1alpha1");
+                assert_eq!(body["kind"], "StepUpPolicy");
+                let status: StepUpPolicyStatus =
+                    serde_json::from_value(body["status"].clone()).unwrap();
+                seen.statuses.push(status.clone());
+                reply(StatusCode::OK, &p.with_status(status))
+            }
+            Call::Event(reason) => {
+                assert!(
+                    path.starts_with("/apis/events.k8s.io/v1/namespaces/default/events"),
+                    "{what}: {method} {uri}"
+                );
+                assert!(
+                    method == http::Method::POST || method == http::Method::PATCH,
+                    "{what}: {method}"
+                );
+                assert_eq!(body["reason"], reason, "{what}: {body}");
+                assert_eq!(body["regarding"]["kind"], "StepUpPolicy");
+                assert_eq!(body["reportingController"], FIELD_MANAGER);
+                seen.events.push(body.clone());
+                reply(StatusCode::CREATED, &body)
+            }
+        };
+        send.send_response(response);
+    }
+    (handle, seen)
+}
+
+// ---------------------------------------------------------------------------------------
+// The harness
+// ---------------------------------------------------------------------------------------
+
+struct Harness {
+    ctx: Arc<Context>,
+    handle: Option<ApiHandle>,
+    writer: Writer<StepUpPolicy>,
+    table: DynamoSettingStore,
+    reconcile_all: mpsc::UnboundedReceiver<()>,
+}
+
+impl Harness {
+    /// A controller context on a fresh table, seeing `policies`, at `NOW`.
+    async fn new(test: &str, policies: &[&StepUpPolicy]) -> Option<Harness> {
+        let table = fresh_table(test).await?;
+        Some(Harness::on(
+            table,
+            policies,
+            Settings::default(),
+            Leadership::always(),
+        ))
+    }
+
+    fn on(
+        table: DynamoSettingStore,
+        policies: &[&StepUpPolicy],
+        settings: Settings,
+        leadership: Leadership,
+    ) -> Harness {
+        let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let client = Client::new(service, "default");
+        let (reader, mut writer) = reflector::store::<StepUpPolicy>();
+        writer.apply_watcher_event(&watcher::Event::Init);
+        for p in policies {
+            writer.apply_watcher_event(&watcher::Event::InitApply((*p).clone()));
+        }
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let settings = Settings {
+            table: table.table().to_owned(),
+            ..settings
+        };
+        let ctx = Context::new(
+            client,
+            Arc::new(table.clone()),
+            reader,
+            Arc::new(|| NOW),
+            settings,
+        )
+        .with_leadership(leadership)
+        .with_reconcile_all(tx);
+        Harness {
+            ctx: Arc::new(ctx),
+            handle: Some(handle),
+            writer,
+            table,
+            reconcile_all: rx,
+        }
+    }
+
+    /// The watch saw `policy` change (or appear).
+    fn saw(&mut self, policy: &StepUpPolicy) {
+        self.writer
+            .apply_watcher_event(&watcher::Event::Apply(policy.clone()));
+    }
+
+    /// The watch saw `policy` disappear.
+    fn saw_gone(&mut self, policy: &StepUpPolicy) {
+        self.writer
+            .apply_watcher_event(&watcher::Event::Delete(policy.clone()));
+    }
+
+    /// Reconciles `policy` while the verifier answers `calls`; returns the reconcile's
+    /// result and what the verifier saw.
+    async fn reconcile(
+        &mut self,
+        policy: &StepUpPolicy,
+        calls: Vec<Call>,
+    ) -> (stepup_operator::Result<Action>, Seen) {
+        let handle = self.handle.take().unwrap();
+        let verifier = tokio::spawn(verify(handle, calls));
+        let result = timeout(
+            Duration::from_secs(20),
+            reconcile(Arc::new(policy.clone()), self.ctx.clone()),
+        )
+        .await
+        .expect("the reconcile hung: it made an API call the scenario does not expect");
+        let (handle, seen) = timeout(Duration::from_secs(10), verifier)
+            .await
+            .expect("the verifier did not finish")
+            .expect("the verifier failed (see its panic above)");
+        self.handle = Some(handle);
+        (result, seen)
+    }
+
+    /// Creates `policy` the way the controller sees it: a first reconcile adds the
+    /// finalizer, the second (on the watch event of that patch) syncs it. Returns the
+    /// policy as stored afterwards and the status applied.
+    async fn create(&mut self, policy: &StepUpPolicy, events: &[&'static str]) -> StepUpPolicy {
+        let (result, seen) = self
+            .reconcile(policy, vec![Call::AddFinalizer(policy.clone())])
+            .await;
+        assert_eq!(result.unwrap(), Action::await_change());
+        assert!(seen.statuses.is_empty());
+        let with = policy.clone().with_finalizer();
+        self.saw(&with);
+        let mut calls = vec![Call::Status(with.clone())];
+        calls.extend(events.iter().map(|e| Call::Event(e)));
+        let (result, seen) = self.reconcile(&with, calls).await;
+        assert_eq!(result.unwrap(), Action::requeue(controller::DRIFT_INTERVAL));
+        let stored = with.with_status(seen.statuses[0].clone());
+        self.saw(&stored);
+        stored
+    }
+}
+
+fn condition<'a>(
+    status: &'a StepUpPolicyStatus,
+    type_: &str,
+) -> &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .unwrap_or_else(|| panic!("no {type_} condition in {status:?}"))
+}
+
+fn assert_condition(status: &StepUpPolicyStatus, type_: &str, value: &str, reason: &str) {
+    let c = condition(status, type_);
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        (value, reason),
+        "{type_}: {c:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The scenarios
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn creating_a_policy_writes_its_items_with_owner_and_reports_ready() {
+    let p = StepUpPolicy::test(
+        "transfer",
+        100,
+        vec![
+            rule("/transfer", RuleAction::RequireStepUp),
+            rule("/info", RuleAction::Allow),
+        ],
+    );
+    let Some(mut h) = Harness::new("create", &[&p]).await else {
+        return;
+    };
+    // First reconcile: only the finalizer is added; nothing is written yet.
+    let (result, _) = h.reconcile(&p, vec![Call::AddFinalizer(p.clone())]).await;
+    assert_eq!(result.unwrap(), Action::await_change());
+    assert!(ids(&h.table).await.is_empty());
+
+    let p = p.with_finalizer();
+    h.saw(&p);
+    let (result, seen) = h
+        .reconcile(&p, vec![Call::Status(p.clone()), Call::Event("Synced")])
+        .await;
+    assert_eq!(result.unwrap(), Action::requeue(controller::DRIFT_INTERVAL));
+    let status = &seen.statuses[0];
+    assert_eq!(status.observed_generation, Some(1));
+    assert_condition(status, "Ready", "True", "RulesSynced");
+    assert_condition(status, "Synced", "True", "Synced");
+    assert_condition(status, "Conflict", "False", "NoConflict");
+    assert_eq!(status.synced_rules, Some(2));
+    assert_eq!(status.last_sync_time, Some(controller::time_of(NOW)));
+    assert_eq!(seen.events[0]["type"], "Normal");
+
+    assert_eq!(ids(&h.table).await, vec!["EXACT:/info", "EXACT:/transfer"]);
+    let transfer = item(&h.table, "EXACT:/transfer").await.unwrap();
+    assert_eq!(owner_of(&transfer), Some("default/transfer"));
+    assert_eq!(transfer.opt_s("ownerUid").unwrap(), Some("uid-transfer"));
+    assert_eq!(transfer.opt_u64("generation").unwrap(), Some(1));
+    assert_eq!(
+        transfer.opt_s("stepUpState").unwrap(),
+        Some("STEP_UP_REQUIRED")
+    );
+
+    // Reconciled again (the drift requeue) with nothing changed: the same status, no
+    // Event, no write.
+    let before = h.table.scan().await.unwrap();
+    let stored = p.with_status(status.clone());
+    h.saw(&stored);
+    let (result, seen) = h
+        .reconcile(&stored, vec![Call::Status(stored.clone())])
+        .await;
+    assert!(result.is_ok());
+    assert_eq!(&seen.statuses[0], status);
+    assert_eq!(h.table.scan().await.unwrap(), before);
+}
+
+#[tokio::test]
+async fn the_drift_requeue_restores_an_owned_item_changed_by_hand() {
+    let p = StepUpPolicy::test("p", 100, vec![rule("/transfer", RuleAction::Deny)]);
+    let Some(mut h) = Harness::new("drift", &[&p]).await else {
+        return;
+    };
+    let stored = h.create(&p, &["Synced"]).await;
+    let mut edited = item(&h.table, "EXACT:/transfer").await.unwrap();
+    edited.insert("stepUpState".into(), Attr::s("STEP_UP_NOT_REQUIRED"));
+    h.table.put(edited).await.unwrap();
+    let (result, _) = h
+        .reconcile(
+            &stored,
+            vec![Call::Status(stored.clone()), Call::Event("Synced")],
+        )
+        .await;
+    assert!(result.is_ok());
+    let fixed = item(&h.table, "EXACT:/transfer").await.unwrap();
+    assert_eq!(fixed.opt_s("stepUpState").unwrap(), Some("STEP_UP_DENY"));
+}
+
+#[tokio::test]
+async fn removing_a_rule_from_a_policy_deletes_its_item() {
+    let p = StepUpPolicy::test(
+        "transfer",
+        100,
+        vec![
+            rule("/transfer", RuleAction::RequireStepUp),
+            rule("/info", RuleAction::Allow),
+        ],
+    );
+    let Some(mut h) = Harness::new("update", &[&p]).await else {
+        return;
+    };
+    let stored = h.create(&p, &["Synced"]).await;
+    assert_eq!(ids(&h.table).await, vec!["EXACT:/info", "EXACT:/transfer"]);
+
+    let updated = stored.next_generation(vec![rule("/transfer", RuleAction::RequireStepUp)]);
+    h.saw(&updated);
+    let (result, seen) = h
+        .reconcile(
+            &updated,
+            vec![Call::Status(updated.clone()), Call::Event("Synced")],
+        )
+        .await;
+    assert!(result.is_ok());
+    let status = &seen.statuses[0];
+    assert_eq!(status.observed_generation, Some(2));
+    assert_eq!(status.synced_rules, Some(1));
+    assert_condition(status, "Ready", "True", "RulesSynced");
+    // The recorder folds a repeated Event (same reason) into a series of the first.
+    assert_eq!(seen.events[0]["series"]["count"], 2, "{:?}", seen.events);
+    assert_eq!(ids(&h.table).await, vec!["EXACT:/transfer"]);
+    let transfer = item(&h.table, "EXACT:/transfer").await.unwrap();
+    assert_eq!(transfer.opt_u64("generation").unwrap(), Some(2));
+}
+
+#[tokio::test]
+async fn deleting_a_policy_removes_its_items_and_releases_the_finalizer() {
+    let p = StepUpPolicy::test(
+        "transfer",
+        100,
+        vec![
+            rule("/transfer", RuleAction::RequireStepUp),
+            rule("/info", RuleAction::Allow),
+        ],
+    );
+    let Some(mut h) = Harness::new("delete", &[&p]).await else {
+        return;
+    };
+    let seed = hand_made("/transfer", "STEP_UP_REQUIRED");
+    h.table.put(seed.clone()).await.unwrap();
+    let stored = h.create(&p, &["Synced"]).await;
+    assert_eq!(ids(&h.table).await.len(), 3);
+
+    let deleting = stored.deleting();
+    h.saw(&deleting);
+    let (result, seen) = h
+        .reconcile(&deleting, vec![Call::RemoveFinalizer(deleting.clone())])
+        .await;
+    assert_eq!(result.unwrap(), Action::await_change());
+    assert!(seen.statuses.is_empty());
+    assert_eq!(h.table.scan().await.unwrap(), vec![seed]);
+    // Every other policy is reconciled again, so that a newer claimant takes over.
+    assert!(h.reconcile_all.try_recv().is_ok());
+}
+
+#[tokio::test]
+async fn a_second_policy_on_the_same_key_reports_conflict_without_overwriting_then_takes_over() {
+    let older = StepUpPolicy::test(
+        "a-older",
+        100,
+        vec![rule("/transfer", RuleAction::RequireStepUp)],
+    );
+    let newer = StepUpPolicy::test(
+        "b-newer",
+        200,
+        vec![
+            rule("/transfer/", RuleAction::Deny),
+            rule("/reports", RuleAction::Allow),
+        ],
+    );
+    let Some(mut h) = Harness::new("conflict", &[&older, &newer]).await else {
+        return;
+    };
+    let older = h.create(&older, &["Synced"]).await;
+
+    // The newer policy: its other rule is written, the contested key is not.
+    let newer = newer.with_finalizer();
+    h.saw(&newer);
+    let (result, seen) = h
+        .reconcile(
+            &newer,
+            vec![
+                Call::Status(newer.clone()),
+                Call::Event("Synced"),
+                Call::Event("Conflict"),
+            ],
+        )
+        .await;
+    assert!(result.is_ok());
+    let status = &seen.statuses[0];
+    assert_condition(status, "Ready", "False", "RuleKeyConflict");
+    assert_condition(status, "Synced", "True", "Synced");
+    assert_condition(status, "Conflict", "True", "RuleKeyHeld");
+    let message = &condition(status, "Conflict").message;
+    assert!(
+        message.contains("`EXACT:/transfer` is held by StepUpPolicy `default/a-older`"),
+        "{message}"
+    );
+    assert_eq!(status.synced_rules, Some(1));
+    assert_eq!(seen.events[1]["type"], "Warning");
+    let contested = item(&h.table, "EXACT:/transfer").await.unwrap();
+    assert_eq!(owner_of(&contested), Some("default/a-older"));
+    assert_eq!(
+        contested.opt_s("stepUpState").unwrap(),
+        Some("STEP_UP_REQUIRED")
+    );
+    assert_eq!(
+        owner_of(&item(&h.table, "EXACT:/reports").await.unwrap()),
+        Some("default/b-newer")
+    );
+    let newer = newer.with_status(status.clone());
+    h.saw(&newer);
+
+    // The older policy is deleted: its Cleanup hands the key to the newer one at once.
+    let deleting = older.deleting();
+    h.saw(&deleting);
+    let (result, _) = h
+        .reconcile(&deleting, vec![Call::RemoveFinalizer(deleting.clone())])
+        .await;
+    assert!(result.is_ok());
+    let taken = item(&h.table, "EXACT:/transfer").await.unwrap();
+    assert_eq!(owner_of(&taken), Some("default/b-newer"));
+    assert_eq!(taken.opt_s("ownerUid").unwrap(), Some("uid-b-newer"));
+    assert_eq!(taken.opt_s("stepUpState").unwrap(), Some("STEP_UP_DENY"));
+    assert!(h.reconcile_all.try_recv().is_ok());
+    h.saw_gone(&deleting);
+
+    // The reconcile-all that follows makes the newer policy Ready, without a conflict.
+    let (result, seen) = h
+        .reconcile(
+            &newer,
+            vec![Call::Status(newer.clone()), Call::Event("Synced")],
+        )
+        .await;
+    assert!(result.is_ok());
+    let status = &seen.statuses[0];
+    assert_condition(status, "Ready", "True", "RulesSynced");
+    assert_condition(status, "Conflict", "False", "NoConflict");
+    assert_eq!(status.synced_rules, Some(2));
+    assert_eq!(
+        ids(&h.table).await,
+        vec!["EXACT:/reports", "EXACT:/transfer"]
+    );
+}
+
+#[tokio::test]
+async fn a_hand_made_item_survives_create_conflict_delete_and_sweep() {
+    let p = StepUpPolicy::test(
+        "p",
+        100,
+        vec![
+            rule("/transfer", RuleAction::Allow),
+            rule("/admin", RuleAction::Allow),
+        ],
+    );
+    let Some(mut h) = Harness::new("handmade", &[&p]).await else {
+        return;
+    };
+    // The seed's item (id = path) and one whose id happens to be a rule key.
+    let seed = hand_made("/transfer", "STEP_UP_REQUIRED");
+    let odd = hand_made("EXACT:/admin", "STEP_UP_DENY");
+    h.table.put(seed.clone()).await.unwrap();
+    h.table.put(odd.clone()).await.unwrap();
+
+    let stored = h.create(&p, &["Synced", "Conflict"]).await;
+    let status = stored.status.clone().unwrap();
+    assert_condition(&status, "Conflict", "True", "RuleKeyHeld");
+    assert!(
+        condition(&status, "Conflict")
+            .message
+            .contains("`EXACT:/admin` is held by an item without owner")
+    );
+    assert_eq!(item(&h.table, "EXACT:/admin").await.unwrap(), odd);
+    assert_eq!(item(&h.table, "/transfer").await.unwrap(), seed);
+
+    let deleting = stored.deleting();
+    h.saw(&deleting);
+    let (result, _) = h
+        .reconcile(&deleting, vec![Call::RemoveFinalizer(deleting.clone())])
+        .await;
+    assert!(result.is_ok());
+    h.saw_gone(&deleting);
+    assert!(sweep(&h.ctx).await.unwrap().is_empty());
+    let mut left = h.table.scan().await.unwrap();
+    left.sort_by(|a, b| a.req_s("id").unwrap().cmp(b.req_s("id").unwrap()));
+    assert_eq!(left, vec![seed, odd]);
+}
+
+#[tokio::test]
+async fn a_malformed_policy_gets_a_condition_with_the_reason_and_nothing_is_written() {
+    let mut bad_age = rule("/transfer", RuleAction::RequireStepUp);
+    bad_age.max_age = Some("5 minutes".into());
+    let p = StepUpPolicy::test(
+        "bad",
+        100,
+        vec![rule("transfer", RuleAction::Deny), bad_age],
+    )
+    .with_finalizer();
+    let Some(mut h) = Harness::new("malformed", &[&p]).await else {
+        return;
+    };
+    let (result, seen) = h
+        .reconcile(&p, vec![Call::Status(p.clone()), Call::Event("Invalid")])
+        .await;
+    assert!(
+        result.is_ok(),
+        "a malformed policy is not retried: {result:?}"
+    );
+    let status = &seen.statuses[0];
+    assert_condition(status, "Ready", "False", "Invalid");
+    assert_condition(status, "Synced", "False", "Invalid");
+    let message = &condition(status, "Ready").message;
+    assert!(
+        message.contains("rules[0].path: `transfer` does not start with `/`"),
+        "{message}"
+    );
+    assert!(
+        message.contains("rules[1].maxAge: `5 minutes`"),
+        "{message}"
+    );
+    assert_eq!(status.synced_rules, Some(0));
+    assert_eq!(seen.events[0]["type"], "Warning");
+    assert!(ids(&h.table).await.is_empty());
+
+    // A good policy that becomes malformed keeps its items: a typo never removes
+    // protection.
+    let good = StepUpPolicy::test("good", 100, vec![rule("/admin", RuleAction::Deny)]);
+    h.saw(&good);
+    let good = h.create(&good, &["Synced"]).await;
+    let broken = good.next_generation(vec![rule("admin", RuleAction::Deny)]);
+    h.saw(&broken);
+    let (result, seen) = h
+        .reconcile(
+            &broken,
+            vec![Call::Status(broken.clone()), Call::Event("Invalid")],
+        )
+        .await;
+    assert!(result.is_ok());
+    assert_condition(&seen.statuses[0], "Ready", "False", "Invalid");
+    assert_eq!(seen.statuses[0].synced_rules, Some(1));
+    assert_eq!(
+        owner_of(&item(&h.table, "EXACT:/admin").await.unwrap()),
+        Some("default/good")
+    );
+}
+
+#[tokio::test]
+async fn a_dynamodb_error_leaves_synced_false_with_the_reason_and_is_retried_with_backoff() {
+    let p =
+        StepUpPolicy::test("p", 100, vec![rule("/transfer", RuleAction::Deny)]).with_finalizer();
+    let Some(endpoint) = dynamodb_endpoint() else {
+        return;
+    };
+    // A table that does not exist: every call fails with ResourceNotFoundException.
+    let missing = DynamoSettingStore::new(dynamo::local_client(&endpoint), "no-such-table-here");
+    let mut h = Harness::on(missing, &[&p], Settings::default(), Leadership::always());
+    let (result, seen) = h
+        .reconcile(&p, vec![Call::Status(p.clone()), Call::Event("StoreError")])
+        .await;
+    let error = result.unwrap_err();
+    assert_eq!(error.metric_label(), "unavailable", "{error}");
+    let status = &seen.statuses[0];
+    assert_condition(status, "Synced", "False", "StoreError");
+    assert_condition(status, "Ready", "False", "StoreError");
+    assert!(
+        condition(status, "Synced")
+            .message
+            .contains("no-such-table-here")
+            || condition(status, "Synced")
+                .message
+                .contains("ResourceNotFound"),
+        "{status:?}"
+    );
+    let p = Arc::new(p);
+    let delays: Vec<Action> = (0..3)
+        .map(|_| error_policy(p.clone(), &error, h.ctx.clone()))
+        .collect();
+    assert_eq!(
+        delays,
+        vec![
+            Action::requeue(Duration::from_secs(5)),
+            Action::requeue(Duration::from_secs(10)),
+            Action::requeue(Duration::from_secs(20)),
+        ]
+    );
+    assert_eq!(h.ctx.failures_of("default/p"), 3);
+}
+
+#[tokio::test]
+async fn the_sweep_deletes_items_of_policies_that_no_longer_exist_and_nothing_else() {
+    let live = StepUpPolicy::test("live", 100, vec![rule("/live", RuleAction::Deny)]);
+    let Some(table) = fresh_table("sweep").await else {
+        return;
+    };
+    let settings = Settings {
+        watch_namespace: Some("default".into()),
+        ..Settings::default()
+    };
+    let mut h = Harness::on(table, &[&live], settings, Leadership::always());
+    let owned = |id: &str, owner: &str| {
+        let mut i = hand_made(id, "STEP_UP_DENY");
+        i.insert("owner".into(), Attr::s(owner));
+        i
+    };
+    let seed = hand_made("/legacy", "STEP_UP_DENY");
+    for i in [
+        owned("EXACT:/live", "default/live"),
+        owned("EXACT:/orphan", "default/gone"),
+        owned("EXACT:/elsewhere", "team-b/unseen"),
+        seed.clone(),
+    ] {
+        h.table.put(i).await.unwrap();
+    }
+    // The sweep makes no API call at all.
+    let deleted = sweep(&h.ctx).await.unwrap();
+    assert_eq!(deleted, vec!["EXACT:/orphan"]);
+    assert_eq!(
+        ids(&h.table).await,
+        vec!["/legacy", "EXACT:/elsewhere", "EXACT:/live"]
+    );
+    let _ = h.handle.take();
+}
+
+#[tokio::test]
+async fn a_standby_replica_writes_nothing_and_calls_nothing() {
+    let p =
+        StepUpPolicy::test("p", 100, vec![rule("/transfer", RuleAction::Deny)]).with_finalizer();
+    let Some(table) = fresh_table("standby").await else {
+        return;
+    };
+    let mut h = Harness::on(table, &[&p], Settings::default(), Leadership::standby());
+    let (result, _) = h.reconcile(&p, vec![]).await;
+    assert!(result.is_ok());
+    assert!(sweep(&h.ctx).await.unwrap().is_empty());
+    assert!(ids(&h.table).await.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// Leader election against the mock API server
+// ---------------------------------------------------------------------------------------
+
+const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/stepup/leases";
+
+fn lease_settings() -> LeaseSettings {
+    LeaseSettings::new("stepup-operator".into(), "stepup".into(), "pod-a".into())
+}
+
+fn lease(holder: &str, renewed: u64, version: &str) -> Lease {
+    let mut l = Lease::default();
+    l.metadata.name = Some("stepup-operator".into());
+    l.metadata.namespace = Some("stepup".into());
+    l.metadata.resource_version = Some(version.into());
+    l.spec = Some(LeaseSpec {
+        holder_identity: Some(holder.into()),
+        renew_time: Some(MicroTime(controller::time_of(renewed).0)),
+        lease_duration_seconds: Some(15),
+        lease_transitions: Some(2),
+        ..LeaseSpec::default()
+    });
+    l
+}
+
+async fn next(
+    handle: &mut ApiHandle,
+) -> (
+    Request<Body>,
+    tower_test::mock::SendResponse<Response<Body>>,
+) {
+    timeout(CALL_TIMEOUT, handle.next_request())
+        .await
+        .expect("expected an API call")
+        .expect("client gone")
+}
+
+#[tokio::test]
+async fn the_first_replica_creates_the_lease_and_leads() {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let api: Api<Lease> = Api::namespaced(Client::new(service, "default"), "stepup");
+    let server = tokio::spawn(async move {
+        let (req, send) = next(&mut handle).await;
+        assert_eq!(req.method(), http::Method::GET);
+        assert_eq!(req.uri().path(), format!("{LEASES}/stepup-operator"));
+        send.send_response(reply(
+            StatusCode::NOT_FOUND,
+            &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                    "reason": "NotFound", "code": 404, "message": "not found"}),
+        ));
+        let (req, send) = next(&mut handle).await;
+        assert_eq!(req.method(), http::Method::POST);
+        assert_eq!(req.uri().path(), LEASES);
+        let body: Value =
+            serde_json::from_slice(&req.into_body().collect_bytes().await.unwrap()).unwrap();
+        assert_eq!(body["spec"]["holderIdentity"], "pod-a");
+        assert_eq!(body["spec"]["leaseDurationSeconds"], 15);
+        send.send_response(reply(StatusCode::CREATED, &body));
+    });
+    assert!(
+        leader::try_acquire_or_renew(&api, &lease_settings(), NOW)
+            .await
+            .unwrap()
+    );
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_live_lease_of_another_replica_is_left_alone() {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let api: Api<Lease> = Api::namespaced(Client::new(service, "default"), "stepup");
+    let server = tokio::spawn(async move {
+        let (req, send) = next(&mut handle).await;
+        assert_eq!(req.method(), http::Method::GET);
+        send.send_response(reply(StatusCode::OK, &lease("pod-b", NOW - 3, "7")));
+        // No write follows.
+        assert!(
+            timeout(Duration::from_millis(200), handle.next_request())
+                .await
+                .is_err()
+        );
+    });
+    assert!(
+        !leader::try_acquire_or_renew(&api, &lease_settings(), NOW)
+            .await
+            .unwrap()
+    );
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_taken_over_guarded_by_its_resource_version() {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let api: Api<Lease> = Api::namespaced(Client::new(service, "default"), "stepup");
+    let server = tokio::spawn(async move {
+        let (_, send) = next(&mut handle).await;
+        send.send_response(reply(StatusCode::OK, &lease("pod-b", NOW - 60, "7")));
+        let (req, send) = next(&mut handle).await;
+        assert_eq!(req.method(), http::Method::PUT);
+        assert_eq!(req.uri().path(), format!("{LEASES}/stepup-operator"));
+        let body: Value =
+            serde_json::from_slice(&req.into_body().collect_bytes().await.unwrap()).unwrap();
+        assert_eq!(body["metadata"]["resourceVersion"], "7");
+        assert_eq!(body["spec"]["holderIdentity"], "pod-a");
+        assert_eq!(body["spec"]["leaseTransitions"], 3);
+        send.send_response(reply(StatusCode::OK, &body));
+        // A second candidate raced us on the next round: 409, so we follow.
+        let (_, send) = next(&mut handle).await;
+        send.send_response(reply(StatusCode::OK, &lease("pod-c", NOW - 60, "8")));
+        let (_, send) = next(&mut handle).await;
+        send.send_response(reply(
+            StatusCode::CONFLICT,
+            &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                    "reason": "Conflict", "code": 409, "message": "the object has been modified"}),
+        ));
+    });
+    let settings = lease_settings();
+    assert!(
+        leader::try_acquire_or_renew(&api, &settings, NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !leader::try_acquire_or_renew(&api, &settings, NOW)
+            .await
+            .unwrap()
+    );
+    server.await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// A real cluster, only when one is given
+// ---------------------------------------------------------------------------------------
+
+/// Runs only with `KUBECONFIG` set (and DynamoDB Local): installs the CRD, runs the
+/// controller in-process against the cluster, creates, changes and deletes a policy in
+/// the `default` namespace, and watches the table. No cluster exists on the project's
+/// machines or in CI, so this is skipped there even under `CI=true`.
+#[tokio::test]
+async fn against_a_real_cluster_when_a_kubeconfig_is_given() {
+    use futures::StreamExt;
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::CustomResourceExt;
+    use kube::api::{DeleteParams, Patch, PatchParams};
+    use kube::runtime::Controller;
+
+    if std::env::var_os("KUBECONFIG").is_none_or(|k| k.is_empty()) {
+        eprintln!("skipping: KUBECONFIG not set (no Kubernetes cluster here)");
+        return;
+    }
+    let Some(table) = fresh_table("cluster").await else {
+        return;
+    };
+    let client = Client::try_default().await.unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.patch(
+        "stepuppolicies.stepup.dev",
+        &PatchParams::apply("stepup-operator-test").force(),
+        &Patch::Apply(StepUpPolicy::crd()),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let api: Api<StepUpPolicy> = Api::namespaced(client.clone(), "default");
+    let controller = Controller::new(api.clone(), watcher::Config::default());
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let ctx = Arc::new(
+        Context::new(
+            client.clone(),
+            Arc::new(table.clone()),
+            controller.store(),
+            Arc::new(stepup_core::clock::now),
+            Settings {
+                watch_namespace: Some("default".into()),
+                table: table.table().to_owned(),
+                ..Settings::default()
+            },
+        )
+        .with_reconcile_all(tx),
+    );
+    let running = tokio::spawn(
+        controller
+            .run(reconcile, error_policy, ctx)
+            .for_each(|_| async {}),
+    );
+
+    let name = format!(
+        "stepup-test-{}",
+        RandomState::new().build_hasher().finish() % 100_000
+    );
+    let manifest = json!({
+        "apiVersion": "stepup.dev/v1alpha1", "kind": "StepUpPolicy",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"rules": [{"path": format!("/{name}"), "action": "Deny"}]}
+    });
+    api.patch(
+        &name,
+        &PatchParams::apply("stepup-operator-test"),
+        &Patch::Apply(&manifest),
+    )
+    .await
+    .unwrap();
+    let key = format!("EXACT:/{name}");
+    let mut found = false;
+    for _ in 0..60 {
+        if item(&table, &key).await.is_some() {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(found, "the operator never wrote {key}");
+    let mut ready = false;
+    for _ in 0..60 {
+        let p = api.get(&name).await.unwrap();
+        if p.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        }) {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(ready, "the policy never became Ready");
+
+    api.delete(&name, &DeleteParams::default()).await.unwrap();
+    let mut gone = false;
+    for _ in 0..60 {
+        if api.get_opt(&name).await.unwrap().is_none() && item(&table, &key).await.is_none() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(gone, "the policy or its item was not removed");
+    running.abort();
+}
