@@ -86,7 +86,8 @@ impl PolicyCache {
         };
         metrics::gauge!("stepup_policy_rules").set(report.rules as f64);
         metrics::gauge!("stepup_setting_items_malformed").set(report.malformed as f64);
-        metrics::counter!("stepup_setting_items_malformed_total").increment(report.malformed as u64);
+        metrics::counter!("stepup_setting_items_malformed_total")
+            .increment(report.malformed as u64);
         self.replace(index, now);
         Ok(report)
     }
