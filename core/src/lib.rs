@@ -22,6 +22,8 @@
 
 #[cfg(feature = "api")]
 pub mod api;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod canonical;
 pub mod clock;
 pub mod completion_cache;
@@ -35,6 +37,7 @@ pub mod item;
 #[cfg(feature = "api")]
 pub mod layer;
 pub mod policy;
+pub mod refresh;
 pub mod session;
 pub mod store;
 #[cfg(feature = "testkit")]

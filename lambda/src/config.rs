@@ -132,6 +132,15 @@ impl Config {
         v
     }
 
+    /// The region and endpoint overrides for the AWS clients.
+    pub fn aws_endpoints(&self) -> stepup_core::aws::AwsEndpoints {
+        stepup_core::aws::AwsEndpoints {
+            region: self.region.clone(),
+            dynamodb: self.dynamodb_endpoint.clone(),
+            cognito: self.cognito_endpoint.clone(),
+        }
+    }
+
     /// The seed's table names for [`Config::table_prefix`].
     pub fn table_names(&self) -> TableNames {
         TableNames::with_prefix(&self.table_prefix)

@@ -33,59 +33,15 @@ use stepup_core::{Engine, clock};
 
 pub use authorizer::{AuthorizerError, handle_event, handle_http, handle_rest};
 pub use config::Config;
+pub use stepup_core::aws::AwsClients;
+use stepup_core::refresh::{initial_load, spawn_jwks_refresh, spawn_policy_refresh};
 
 /// How long the init-phase policy and JWKS loads may take (Lambda's init phase is 10 s).
 const INITIAL_LOAD_TIMEOUT: Duration = Duration::from_secs(4);
-/// Retry interval of a refresh while nothing is loaded yet.
-const RETRY_UNLOADED: Duration = Duration::from_secs(5);
 /// Completed step-ups kept in memory per execution environment.
 const COMPLETION_CACHE_CAPACITY: usize = 10_000;
 /// How long a cached completion may be used before the session table is read again.
 const COMPLETION_CACHE_MAX_AGE_SECS: u64 = 60;
-/// DynamoDB timeouts: a session read must end well within API Gateway's authorizer budget.
-const DYNAMODB_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(700);
-const DYNAMODB_OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
-
-/// The AWS clients, built once from one `aws-config` load.
-#[derive(Debug, Clone)]
-pub struct AwsClients {
-    /// DynamoDB (setting and session tables).
-    pub dynamodb: aws_sdk_dynamodb::Client,
-    /// Cognito user pools (step-up API only).
-    pub cognito: aws_sdk_cognitoidentityprovider::Client,
-}
-
-impl AwsClients {
-    /// Loads the AWS configuration (Lambda's credentials, the configured region) with the
-    /// endpoint overrides.
-    pub async fn load(config: &Config) -> AwsClients {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(config.region.clone()))
-            .load()
-            .await;
-        let mut ddb = aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(DYNAMODB_ATTEMPT_TIMEOUT)
-                    .operation_attempt_timeout(DYNAMODB_ATTEMPT_TIMEOUT)
-                    .operation_timeout(DYNAMODB_OPERATION_TIMEOUT)
-                    .build(),
-            )
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2));
-        if let Some(endpoint) = &config.dynamodb_endpoint {
-            ddb = ddb.endpoint_url(endpoint);
-        }
-        let mut cognito = aws_sdk_cognitoidentityprovider::config::Builder::from(&sdk);
-        if let Some(endpoint) = &config.cognito_endpoint {
-            cognito = cognito.endpoint_url(endpoint);
-        }
-        AwsClients {
-            dynamodb: aws_sdk_dynamodb::Client::from_conf(ddb.build()),
-            cognito: aws_sdk_cognitoidentityprovider::Client::from_conf(cognito.build()),
-        }
-    }
-}
-
 /// What the authorizer lends to every invocation: the engine and its refresh tasks.
 #[derive(Debug)]
 pub struct Deps {
@@ -114,7 +70,7 @@ impl Deps {
     /// Builds the authorizer's dependencies from `config`: clients, stores, the engine
     /// with a completion cache, the first policy and JWKS loads, and their refresh tasks.
     pub async fn build(config: &Config) -> anyhow::Result<Deps> {
-        let clients = AwsClients::load(config).await;
+        let clients = AwsClients::load(&config.aws_endpoints()).await;
         let names = config.table_names();
         let settings: Arc<dyn SettingStore> = Arc::new(DynamoSettingStore::new(
             clients.dynamodb.clone(),
@@ -136,7 +92,7 @@ impl Deps {
             COMPLETION_CACHE_CAPACITY,
             COMPLETION_CACHE_MAX_AGE_SECS,
         )));
-        initial_load(&engine, settings.as_ref()).await;
+        initial_load(&engine, settings.as_ref(), INITIAL_LOAD_TIMEOUT).await;
         let tasks = vec![
             spawn_policy_refresh(policies, settings, config.policy_refresh),
             spawn_jwks_refresh(verifier, config.jwks_refresh),
@@ -158,7 +114,7 @@ fn verifier(config: &Config) -> anyhow::Result<TokenVerifier> {
 pub async fn build_api_state(
     config: &Config,
 ) -> anyhow::Result<(ApiState, tokio::task::JoinHandle<()>)> {
-    let clients = AwsClients::load(config).await;
+    let clients = AwsClients::load(&config.aws_endpoints()).await;
     let names = config.table_names();
     let sessions: Arc<dyn SessionStore> =
         Arc::new(DynamoSessionStore::new(clients.dynamodb, names.session));
@@ -178,81 +134,6 @@ pub async fn build_api_state(
     )
     .with_origin_jti(config.use_origin_jti);
     Ok((state, task))
-}
-
-/// The first policy and JWKS loads, concurrently and bounded in time. A failure is
-/// logged: the engine then refuses (fail closed) until a background refresh succeeds.
-pub async fn initial_load(engine: &Engine, settings: &dyn SettingStore) {
-    let policy = tokio::time::timeout(
-        INITIAL_LOAD_TIMEOUT,
-        engine.policies().refresh(settings, clock::now()),
-    );
-    let jwks = tokio::time::timeout(
-        INITIAL_LOAD_TIMEOUT,
-        engine.verifier().jwks().refresh(clock::now()),
-    );
-    let (policy, jwks) = tokio::join!(policy, jwks);
-    match policy {
-        Ok(Ok(report)) => tracing::info!(
-            rules = report.rules,
-            malformed = report.malformed,
-            "policy index loaded"
-        ),
-        Ok(Err(e)) => tracing::warn!(error = %e, "first policy load failed"),
-        Err(_) => tracing::warn!("first policy load timed out"),
-    }
-    match jwks {
-        Ok(Ok(keys)) => tracing::info!(keys, "JWKS loaded"),
-        Ok(Err(e)) => tracing::warn!(error = %e, "first JWKS load failed"),
-        Err(_) => tracing::warn!("first JWKS load timed out"),
-    }
-}
-
-/// Re-reads the setting table every `interval` (sooner while nothing is loaded); a failed
-/// read keeps the last good index. The first read happened in the init phase.
-pub fn spawn_policy_refresh(
-    policies: Arc<PolicyCache>,
-    settings: Arc<dyn SettingStore>,
-    interval: Duration,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let wait = if policies.is_loaded() {
-                interval
-            } else {
-                interval.min(RETRY_UNLOADED)
-            };
-            tokio::time::sleep(wait).await;
-            match policies.refresh(settings.as_ref(), clock::now()).await {
-                Ok(report) => tracing::debug!(?report, "policy index refreshed"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "setting table unreadable; keeping the last good policy index")
-                }
-            }
-        }
-    })
-}
-
-/// Refetches the JWKS every `interval` (sooner while none is loaded); a failed fetch keeps
-/// the keys held. An unknown `kid` refetches at once anyway (rate limited, in the verifier).
-pub fn spawn_jwks_refresh(
-    verifier: Arc<TokenVerifier>,
-    interval: Duration,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let wait = if verifier.jwks().is_loaded() {
-                interval
-            } else {
-                interval.min(RETRY_UNLOADED)
-            };
-            tokio::time::sleep(wait).await;
-            match verifier.jwks().refresh(clock::now()).await {
-                Ok(keys) => tracing::debug!(keys, "JWKS refreshed"),
-                Err(e) => tracing::warn!(error = %e, "JWKS refresh failed; keeping the keys held"),
-            }
-        }
-    })
 }
 
 /// JSON logs to stdout (CloudWatch), level from `RUST_LOG` (default `info`).

@@ -306,6 +306,15 @@ impl Config {
     }
 
     /// The table names: explicit names, else the prefix rule (`--table-prefix`, else
+    /// The region and endpoint overrides for the AWS clients.
+    pub fn aws_endpoints(&self) -> stepup_core::aws::AwsEndpoints {
+        stepup_core::aws::AwsEndpoints {
+            region: self.region.clone(),
+            dynamodb: self.dynamodb_endpoint.clone(),
+            cognito: self.cognito_endpoint.clone(),
+        }
+    }
+
     /// `ENV_PREFIX`, else none).
     pub fn table_names(&self) -> TableNames {
         let prefix = self

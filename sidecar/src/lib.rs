@@ -31,6 +31,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use stepup_core::Engine;
 use stepup_core::api::{ApiState, IdentityProvider};
 use stepup_core::completion_cache::CompletionCache;
 use stepup_core::engine::EngineConfig;
@@ -38,71 +39,19 @@ use stepup_core::policy::PolicyCache;
 use stepup_core::store::SettingStore;
 use stepup_core::store::dynamo::{DynamoSessionStore, DynamoSettingStore};
 use stepup_core::token::{HttpJwksFetcher, JwksFetcher, TokenVerifier};
-use stepup_core::{Engine, clock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub use config::Config;
+pub use stepup_core::aws::AwsClients;
+pub use stepup_core::refresh::initial_load;
+use stepup_core::refresh::{spawn_jwks_refresh, spawn_policy_refresh};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long the start-up policy and JWKS loads may take before serving starts anyway.
 const INITIAL_LOAD_TIMEOUT: Duration = Duration::from_secs(10);
-/// Retry interval of the JWKS while none is loaded.
-const JWKS_RETRY: Duration = Duration::from_secs(5);
-/// DynamoDB timeouts: a session read must succeed or fail (403, fail closed) well within
-/// Envoy's 2 s ext_authz timeout, since an ext_authz timeout is an error to Envoy.
-const DYNAMODB_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(700);
-const DYNAMODB_OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
-
-/// The AWS clients, built once from one `aws-config` load.
-#[derive(Debug, Clone)]
-pub struct AwsClients {
-    /// DynamoDB (setting and session tables).
-    pub dynamodb: aws_sdk_dynamodb::Client,
-    /// Cognito user pools (for the step-up API).
-    pub cognito: aws_sdk_cognitoidentityprovider::Client,
-}
-
-impl AwsClients {
-    /// Loads the AWS configuration (credential chain, the configured region) and builds
-    /// the clients with the endpoint overrides.
-    pub async fn load(config: &Config) -> AwsClients {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(config.region.clone()))
-            .load()
-            .await;
-        AwsClients::from_sdk(&sdk, config)
-    }
-
-    /// The clients from an already loaded AWS configuration (tests pass static
-    /// credentials): DynamoDB with the short timeouts decisions need, both with the
-    /// endpoint overrides of `config`.
-    pub fn from_sdk(sdk: &aws_config::SdkConfig, config: &Config) -> AwsClients {
-        let mut ddb = aws_sdk_dynamodb::config::Builder::from(sdk)
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(DYNAMODB_ATTEMPT_TIMEOUT)
-                    .operation_attempt_timeout(DYNAMODB_ATTEMPT_TIMEOUT)
-                    .operation_timeout(DYNAMODB_OPERATION_TIMEOUT)
-                    .build(),
-            )
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2));
-        if let Some(endpoint) = &config.dynamodb_endpoint {
-            ddb = ddb.endpoint_url(endpoint);
-        }
-        let mut cognito = aws_sdk_cognitoidentityprovider::config::Builder::from(sdk);
-        if let Some(endpoint) = &config.cognito_endpoint {
-            cognito = cognito.endpoint_url(endpoint);
-        }
-        AwsClients {
-            dynamodb: aws_sdk_dynamodb::Client::from_conf(ddb.build()),
-            cognito: aws_sdk_cognitoidentityprovider::Client::from_conf(cognito.build()),
-        }
-    }
-}
-
 /// Everything [`run`] serves, built once from the configuration by [`assemble`].
 #[derive(Debug, Clone)]
 pub struct Parts {
@@ -430,62 +379,11 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// The first policy and JWKS loads, concurrently and bounded in time. A failure is
-/// logged; the service then starts not ready and the background tasks keep trying.
-pub async fn initial_load(engine: &Engine, settings: &dyn SettingStore) {
-    let policy = tokio::time::timeout(
-        INITIAL_LOAD_TIMEOUT,
-        engine.policies().refresh(settings, clock::now()),
-    );
-    let jwks = tokio::time::timeout(
-        INITIAL_LOAD_TIMEOUT,
-        engine.verifier().jwks().refresh(clock::now()),
-    );
-    let (policy, jwks) = tokio::join!(policy, jwks);
-    match policy {
-        Ok(Ok(report)) => tracing::info!(
-            rules = report.rules,
-            malformed = report.malformed,
-            "policy index loaded"
-        ),
-        Ok(Err(e)) => tracing::warn!(error = %e, "first policy load failed; not ready"),
-        Err(_) => tracing::warn!("first policy load timed out; not ready"),
-    }
-    let url = engine.verifier().jwks().url().to_owned();
-    match jwks {
-        Ok(Ok(keys)) => tracing::info!(keys, url, "JWKS loaded"),
-        Ok(Err(e)) => tracing::warn!(error = %e, url, "first JWKS load failed; not ready"),
-        Err(_) => tracing::warn!(url, "first JWKS load timed out; not ready"),
-    }
-}
-
-/// Refetches the JWKS every `interval` (every 5 s while none is loaded),
-/// until the task is aborted. A failed fetch keeps the keys already held.
-pub fn spawn_jwks_refresh(
-    verifier: Arc<TokenVerifier>,
-    interval: Duration,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let wait = if verifier.jwks().is_loaded() {
-                interval
-            } else {
-                interval.min(JWKS_RETRY)
-            };
-            tokio::time::sleep(wait).await;
-            match verifier.jwks().refresh(clock::now()).await {
-                Ok(keys) => tracing::debug!(keys, "JWKS refreshed"),
-                Err(e) => tracing::warn!(error = %e, "JWKS refresh failed; keeping the keys held"),
-            }
-        }
-    })
-}
-
 /// The sidecar: builds everything once from `config`, serves until SIGTERM / SIGINT, and
 /// drains. `metrics` is the handle of the recorder `main` installed.
 pub async fn run(config: Config, metrics: Option<PrometheusHandle>) -> anyhow::Result<()> {
     config.validate()?;
-    let clients = AwsClients::load(&config).await;
+    let clients = AwsClients::load(&config.aws_endpoints()).await;
     let fetcher = HttpJwksFetcher::new().context("building the JWKS HTTP client")?;
     let idp = stepup_core::api::CognitoIdp::new(clients.cognito.clone());
     let parts = assemble(&config, &clients, Arc::new(fetcher), Arc::new(idp));
@@ -506,10 +404,12 @@ pub async fn run(config: Config, metrics: Option<PrometheusHandle>) -> anyhow::R
         stepup_core::api::router(parts.api),
     ));
     let engine = parts.engine;
-    initial_load(&engine, parts.settings.as_ref()).await;
-    let policy_task = engine
-        .policies()
-        .spawn_refresh(parts.settings, config.policy_refresh_interval());
+    initial_load(&engine, parts.settings.as_ref(), INITIAL_LOAD_TIMEOUT).await;
+    let policy_task = spawn_policy_refresh(
+        Arc::clone(engine.policies()),
+        parts.settings,
+        config.policy_refresh_interval(),
+    );
     let jwks_task = spawn_jwks_refresh(
         Arc::clone(engine.verifier()),
         config.jwks_refresh_interval(),
@@ -654,7 +554,7 @@ mod tests {
             .behavior_version(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
             .build();
-        let clients = AwsClients::from_sdk(&sdk, config);
+        let clients = AwsClients::from_sdk(&sdk, &config.aws_endpoints());
         // Never called here: the tests only look at the wiring.
         let idp = CognitoIdp::new(local_client("http://127.0.0.1:1", "us-east-1"));
         assemble(

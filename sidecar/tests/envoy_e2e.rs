@@ -845,14 +845,19 @@ async fn through_envoy(mode: Mode) {
         ))
         .load()
         .await;
-    let clients = AwsClients::from_sdk(&sdk, &config);
+    let clients = AwsClients::from_sdk(&sdk, &config.aws_endpoints());
     let parts = stepup_sidecar::assemble(
         &config,
         &clients,
         Arc::new(HttpJwksFetcher::new().unwrap()),
         Arc::new(stepup_core::api::CognitoIdp::new(clients.cognito.clone())),
     );
-    stepup_sidecar::initial_load(&parts.engine, parts.settings.as_ref()).await;
+    stepup_sidecar::initial_load(
+        &parts.engine,
+        parts.settings.as_ref(),
+        std::time::Duration::from_secs(10),
+    )
+    .await;
     assert!(stepup_sidecar::admin::is_ready(&parts.engine));
     // No background policy refresh: the test refreshes by hand where it matters. (While it
     // re-creates DynamoDB Local's in-memory tables, a refresh could read the empty setting

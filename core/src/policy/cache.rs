@@ -2,7 +2,7 @@
 //!
 //! Requests read the index without a lock (`arc-swap`). A background task re-reads the
 //! table every refresh interval; when the table cannot be read the last good index stays
-//! in place (and the failure is logged and counted). Before the first successful read there
+//! in place (and the failure is logged and counted); see [`crate::refresh`]. Before the first successful read there
 //! is no index at all, and [`PolicyCache::current`] says so: the engine then refuses
 //! every request rather than treating every path as unprivileged.
 
@@ -12,7 +12,6 @@ use crate::store::{SettingStore, StoreError};
 use arc_swap::ArcSwapOption;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 /// What one refresh found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,28 +90,6 @@ impl PolicyCache {
         self.replace(index, now);
         Ok(report)
     }
-
-    /// Refreshes every `interval` until the returned task is aborted; a failed refresh is
-    /// logged and keeps the last good index.
-    pub fn spawn_refresh(
-        self: &Arc<Self>,
-        store: Arc<dyn SettingStore>,
-        interval: Duration,
-    ) -> tokio::task::JoinHandle<()> {
-        let cache = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                match cache.refresh(store.as_ref(), crate::clock::now()).await {
-                    Ok(report) => tracing::debug!(?report, "policy index refreshed"),
-                    Err(e) => tracing::warn!(error = %e,
-                        "setting table unreadable; keeping the last good policy index"),
-                }
-            }
-        })
-    }
 }
 
 #[cfg(test)]
@@ -163,21 +140,5 @@ mod tests {
             StepUpState::Required
         );
         assert_eq!(cache.last_success(), 1);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_background_refresh_picks_up_new_items() {
-        let store = Arc::new(MemorySettingStore::new());
-        let cache = Arc::new(PolicyCache::new());
-        let task = cache.spawn_refresh(store.clone(), Duration::from_secs(5));
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        assert_eq!(cache.current().unwrap().rule_count(), 0);
-        store
-            .put(seed("/transfer", "STEP_UP_REQUIRED"))
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_secs(6)).await;
-        assert_eq!(cache.current().unwrap().rule_count(), 1);
-        task.abort();
     }
 }
