@@ -12,7 +12,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, WWW_AUTHENTICATE};
+use http::header::{AUTHORIZATION, HOST};
 use http::{HeaderValue, StatusCode};
 use std::sync::Arc;
 use stepup_core::engine::{self, Engine};
@@ -78,29 +78,17 @@ async fn check(State(state): State<Arc<HttpCheckState>>, req: Request) -> Respon
 
 /// The HTTP answer for a decision.
 pub fn to_response(decision: &Decision) -> Response {
-    let status = StatusCode::from_u16(decision.status_code()).unwrap_or(StatusCode::FORBIDDEN);
-    if decision.is_allowed() {
-        let mut response = Response::new(Body::empty());
-        *response.status_mut() = StatusCode::OK;
-        for (name, value) in decision.upstream_headers() {
-            // A value that is no valid header (a control character in a username) is left
-            // out rather than failing the request.
-            if let Ok(value) = HeaderValue::from_str(&value) {
-                response.headers_mut().insert(name, value);
-            }
-        }
-        return response;
+    if !decision.is_allowed() {
+        return stepup_core::layer::refusal(decision);
     }
-    let body = decision.body().map(|b| b.to_string()).unwrap_or_default();
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if let Some(www) = decision
-        .www_authenticate()
-        .and_then(|v| HeaderValue::from_str(&v).ok())
-    {
-        headers.insert(WWW_AUTHENTICATE, www);
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::OK;
+    for (name, value) in decision.upstream_headers() {
+        // A value that is no valid header (a control character in a username) is left out
+        // rather than failing the request.
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
     }
     response
 }
