@@ -34,145 +34,6 @@ use tower::ServiceExt;
 
 const REGION: &str = "us-east-1";
 const PASSWORD: &str = "Str0ng-Passw0rd!";
-/// The secret moto hands out for every `AssociateSoftwareToken`.
-const MOTO_TOTP_SECRET: &str = "asdfasdfasdf";
-
-// ---------------------------------------------------------------------------------------
-// RFC 6238 TOTP (HMAC-SHA1, 30 s, 6 digits), small enough to keep in the test
-// ---------------------------------------------------------------------------------------
-
-fn sha1(data: &[u8]) -> [u8; 20] {
-    let mut h: [u32; 5] = [
-        0x6745_2301,
-        0xEFCD_AB89,
-        0x98BA_DCFE,
-        0x1032_5476,
-        0xC3D2_E1F0,
-    ];
-    let mut msg = data.to_vec();
-    let bit_len = (data.len() as u64) * 8;
-    msg.push(0x80);
-    while msg.len() % 64 != 56 {
-        msg.push(0);
-    }
-    msg.extend_from_slice(&bit_len.to_be_bytes());
-    for block in msg.chunks(64) {
-        let mut w = [0u32; 80];
-        for (i, word) in block.chunks(4).enumerate() {
-            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
-        }
-        for i in 16..80 {
-            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
-        }
-        let [mut a, mut b, mut c, mut d, mut e] = h;
-        for (i, wi) in w.iter().enumerate() {
-            let (f, k) = match i {
-                0..=19 => ((b & c) | (!b & d), 0x5A82_7999),
-                20..=39 => (b ^ c ^ d, 0x6ED9_EBA1),
-                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
-                _ => (b ^ c ^ d, 0xCA62_C1D6),
-            };
-            let t = a
-                .rotate_left(5)
-                .wrapping_add(f)
-                .wrapping_add(e)
-                .wrapping_add(k)
-                .wrapping_add(*wi);
-            e = d;
-            d = c;
-            c = b.rotate_left(30);
-            b = a;
-            a = t;
-        }
-        for (hi, v) in h.iter_mut().zip([a, b, c, d, e]) {
-            *hi = hi.wrapping_add(v);
-        }
-    }
-    let mut out = [0u8; 20];
-    for (chunk, v) in out.chunks_mut(4).zip(h) {
-        chunk.copy_from_slice(&v.to_be_bytes());
-    }
-    out
-}
-
-fn hmac_sha1(key: &[u8], msg: &[u8]) -> [u8; 20] {
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..20].copy_from_slice(&sha1(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let inner: Vec<u8> = k
-        .iter()
-        .map(|b| b ^ 0x36)
-        .chain(msg.iter().copied())
-        .collect();
-    let inner = sha1(&inner);
-    let outer: Vec<u8> = k.iter().map(|b| b ^ 0x5c).chain(inner).collect();
-    sha1(&outer)
-}
-
-/// RFC 4648 base32, case-insensitive, padding optional; leftover bits are dropped.
-fn base32_decode(s: &str) -> Vec<u8> {
-    let (mut buf, mut bits, mut out) = (0u32, 0u32, Vec::new());
-    for c in s.trim_end_matches('=').chars() {
-        let v = match c.to_ascii_uppercase() {
-            c @ 'A'..='Z' => c as u32 - 'A' as u32,
-            c @ '2'..='7' => c as u32 - '2' as u32 + 26,
-            other => panic!("not base32: {other:?}"),
-        };
-        buf = (buf << 5) | v;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-            buf &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
-fn totp(secret: &[u8], unix_secs: u64, digits: u32) -> String {
-    let mac = hmac_sha1(secret, &(unix_secs / 30).to_be_bytes());
-    let offset = usize::from(mac[19] & 0x0f);
-    let bin = u32::from_be_bytes([
-        mac[offset],
-        mac[offset + 1],
-        mac[offset + 2],
-        mac[offset + 3],
-    ]) & 0x7fff_ffff;
-    format!(
-        "{:0width$}",
-        bin % 10u32.pow(digits),
-        width = digits as usize
-    )
-}
-
-#[test]
-fn totp_matches_the_rfc_6238_test_vectors() {
-    let secret = b"12345678901234567890";
-    for (t, want) in [
-        (59, "94287082"),
-        (1_111_111_109, "07081804"),
-        (1_234_567_890, "89005924"),
-        (20_000_000_000, "65353130"),
-    ] {
-        assert_eq!(totp(secret, t, 8), want, "t={t}");
-    }
-    assert_eq!(
-        hex(&sha1(b"abc")),
-        "a9993e364706816aba3e25717850c26c9cd0d89d"
-    );
-    assert_eq!(
-        base32_decode("MZXW6YTBOI======"),
-        b"foobar".to_vec(),
-        "RFC 4648 vector"
-    );
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// The code moto accepts now, computed far enough from a step boundary that it is still
 /// valid when moto checks it (moto allows no skew window).
@@ -182,7 +43,7 @@ async fn moto_totp_now() -> String {
         tokio::time::sleep(Duration::from_secs(30 - now % 30)).await;
         now = clock::now();
     }
-    totp(&base32_decode(MOTO_TOTP_SECRET), now, 6)
+    stepup_core::testkit::moto_totp(now)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -316,7 +177,7 @@ impl Pool {
             .secret_code()
             .unwrap()
             .to_owned();
-        assert_eq!(secret, MOTO_TOTP_SECRET);
+        assert_eq!(secret, stepup_core::testkit::MOTO_TOTP_SECRET);
     }
 }
 
