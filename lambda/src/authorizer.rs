@@ -6,7 +6,7 @@
 //! | allow | `Allow` policy, context `step_up=not_required\|complete` | `isAuthorized: true` + context |
 //! | no / invalid token | error `Unauthorized` → gateway response `UNAUTHORIZED` (401) | `isAuthorized: false` (403) |
 //! | step-up required | `Deny` policy, context `step_up=required`, `wwwAuthenticate`, `body` → `ACCESS_DENIED` configured as 401 | `isAuthorized: false` (403) |
-//! | deny / store error | `Deny` policy, context `step_up=deny\|error` → `ACCESS_DENIED` (401, see docs/lambda.md) | `isAuthorized: false` (403) |
+//! | deny / store error ([`Decision::Denied`]) | error `Forbidden` → `AUTHORIZER_FAILURE` / `AUTHORIZER_CONFIGURATION_ERROR` configured as 403 | `isAuthorized: false` (403) |
 //!
 //! Why the REST gateway responses are set up this way, and what HTTP APIs cannot do, is
 //! written down in `docs/lambda.md`. Context values are flat strings: API Gateway refuses
@@ -24,14 +24,19 @@ use serde_json::{Map, Value, json};
 use stepup_core::clock::UnixSeconds;
 use stepup_core::engine::CheckRequest;
 use stepup_core::token::{AccessClaims, extract_bearer};
-use stepup_core::{Decision, Engine};
+use stepup_core::{Decision, DenyReason, Engine};
 
 /// The exact error message that makes a REST API answer 401 (`UNAUTHORIZED`).
 pub const UNAUTHORIZED: &str = "Unauthorized";
 
-/// `WWW-Authenticate` sent with a refusal that no step-up can lift (a `STEP_UP_DENY` rule,
-/// a malformed path, or a store failure). RFC 6750's `insufficient_scope` tells a client
-/// that re-authenticating will not help.
+/// The error message of a REST API refusal that no step-up can lift. Any message other
+/// than [`UNAUTHORIZED`] makes API Gateway answer with its authorizer-error gateway
+/// responses, which the template sets to 403.
+pub const FORBIDDEN: &str = "Forbidden";
+
+/// `WWW-Authenticate` in the HTTP API (v2) context of a refusal that no step-up can lift
+/// (a `STEP_UP_DENY` rule, a malformed path, or a store failure). RFC 6750's
+/// `insufficient_scope` tells a client that re-authenticating will not help.
 pub const DENY_WWW_AUTHENTICATE: &str = r#"Bearer realm="stepup", error="insufficient_scope", error_description="Access to this resource is denied""#;
 
 /// How an invocation fails. Never a panic: API Gateway turns any of these into a refusal.
@@ -40,8 +45,14 @@ pub enum AuthorizerError {
     /// No or an invalid token: API Gateway answers 401.
     #[error("Unauthorized")]
     Unauthorized,
-    /// The event is neither a REST REQUEST authorizer event nor an HTTP API v2 one (API
-    /// Gateway answers 500 if it ever sends one; only a misconfiguration can).
+    /// A REST API (v1) refusal that no step-up can lift ([`Decision::Denied`]): a deny
+    /// rule, a malformed path, or the policy index or session store unavailable (fail
+    /// closed). The message is exactly `Forbidden`, never `Unauthorized`, so API Gateway
+    /// answers through `AUTHORIZER_FAILURE` / `AUTHORIZER_CONFIGURATION_ERROR` (403).
+    #[error("Forbidden")]
+    Forbidden(DenyReason),
+    /// The event is neither a REST REQUEST authorizer event nor an HTTP API v2 one (only a
+    /// misconfiguration can send one; a REST API answers it like `Forbidden`, 403).
     #[error("malformed authorizer event: {0}")]
     Malformed(String),
 }
@@ -51,6 +62,8 @@ impl AuthorizerError {
     pub fn metric_label(&self) -> &'static str {
         match self {
             AuthorizerError::Unauthorized => "unauthorized",
+            AuthorizerError::Forbidden(r) if r.is_error() => "error",
+            AuthorizerError::Forbidden(_) => "deny",
             AuthorizerError::Malformed(_) => "malformed_event",
         }
     }
@@ -63,6 +76,12 @@ impl From<AuthorizerError> for Diagnostic {
             AuthorizerError::Unauthorized => Diagnostic {
                 error_type: UNAUTHORIZED.to_owned(),
                 error_message: UNAUTHORIZED.to_owned(),
+            },
+            // Anything but "Unauthorized"; the reason is logged, not returned: API
+            // Gateway shows no authorizer error to the client.
+            AuthorizerError::Forbidden(_) => Diagnostic {
+                error_type: FORBIDDEN.to_owned(),
+                error_message: FORBIDDEN.to_owned(),
             },
             AuthorizerError::Malformed(detail) => Diagnostic {
                 error_type: "MalformedEvent".to_owned(),
@@ -146,13 +165,27 @@ pub async fn handle_rest(
         authorization,
     };
     let decision = engine.check(&req, now).await;
-    if let Decision::Unauthenticated { .. } = decision {
-        return Err(AuthorizerError::Unauthorized);
+    match decision {
+        Decision::Unauthenticated { .. } => return Err(AuthorizerError::Unauthorized),
+        Decision::Denied(reason) => {
+            // The one place the reason is recorded: the client gets a static 403. Never
+            // the token; a CloudWatch metric filter can count these lines.
+            tracing::info!(
+                outcome = decision.label(),
+                reason = reason.code(),
+                method,
+                path = req.path,
+                "authorizer refused with 403 (Forbidden error)"
+            );
+            return Err(AuthorizerError::Forbidden(reason));
+        }
+        Decision::Allow { .. } | Decision::StepUpRequired(_) => {}
     }
     let user = username(&decision, authorization);
     let session = session_id(authorization, engine.config().use_origin_jti);
     let mut statement = IamPolicyStatement::default();
     statement.action = vec!["execute-api:Invoke".to_owned()];
+    // Deny only for a step-up challenge (ACCESS_DENIED, 401).
     statement.effect = if decision.is_allowed() {
         IamPolicyEffect::Allow
     } else {

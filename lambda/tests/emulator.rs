@@ -315,12 +315,15 @@ async fn functions_answer_under_the_cargo_lambda_emulator() {
     );
     assert_eq!(complete["context"]["step_up"], "complete");
 
-    // Deny rule.
-    let (_, deny) = emu
+    // Deny rule: the function error "Forbidden" (not "Unauthorized"), which API Gateway
+    // answers through AUTHORIZER_FAILURE / AUTHORIZER_CONFIGURATION_ERROR (403).
+    let (status, deny) = emu
         .invoke(&http, f, &event(REST_ADMIN, &tok("jti-admin")))
         .await;
-    assert_eq!(deny["policyDocument"]["Statement"][0]["Effect"], "Deny");
-    assert_eq!(deny["context"]["step_up"], "deny");
+    assert_ne!(status, 200, "{deny}");
+    assert_eq!(deny["errorMessage"], "Forbidden", "{deny}");
+    assert_eq!(deny["errorType"], "Forbidden", "{deny}");
+    assert!(deny.get("policyDocument").is_none(), "{deny}");
 
     // Missing Authorization header: the `Unauthorized` error API Gateway maps to 401.
     let (status, unauth) = emu

@@ -14,7 +14,7 @@ use stepup_core::policy::PolicyCache;
 use stepup_core::store::SettingStore;
 use stepup_core::store::memory::{MemorySessionStore, MemorySettingStore};
 use stepup_core::testkit::TestIssuer;
-use stepup_core::{Engine, clock};
+use stepup_core::{DenyReason, Engine, clock};
 use stepup_lambda::{AuthorizerError, handle_event};
 
 struct Fixture {
@@ -124,19 +124,51 @@ async fn a_completed_step_up_for_the_token_allows_the_privileged_path() {
     assert_eq!(resp["context"]["step_up"], "required");
 }
 
-#[tokio::test]
-async fn a_deny_rule_gives_a_deny_policy_with_step_up_deny() {
-    let f = fixture().await;
-    let resp = f.call(REST_ADMIN, &f.token("jti-admin")).await.unwrap();
-    assert_eq!(statement(&resp)["Effect"], "Deny");
-    assert_eq!(resp["context"]["step_up"], "deny");
-    assert_eq!(resp["context"]["code"], "STEP_UP_DENY");
+/// The error a REST API maps to `AUTHORIZER_FAILURE` / `AUTHORIZER_CONFIGURATION_ERROR`
+/// (403): exactly "Forbidden", never "Unauthorized" (which would be a 401).
+fn assert_forbidden(result: Result<Value, AuthorizerError>, reason: DenyReason) {
+    let e = result.unwrap_err();
     assert!(
-        resp["context"]["wwwAuthenticate"]
-            .as_str()
-            .unwrap()
-            .contains("insufficient_scope")
+        matches!(e, AuthorizerError::Forbidden(r) if r == reason),
+        "{e:?}, want Forbidden({reason:?})"
     );
+    assert_eq!(e.to_string(), "Forbidden");
+    let d: lambda_runtime::Diagnostic = e.into();
+    assert_eq!(d.error_message, "Forbidden");
+    assert_ne!(d.error_message, "Unauthorized");
+}
+
+#[tokio::test]
+async fn a_deny_rule_is_the_forbidden_error_not_a_deny_policy() {
+    let f = fixture().await;
+    let e = f.call(REST_ADMIN, &f.token("jti-admin")).await.unwrap_err();
+    assert_eq!(e.metric_label(), "deny");
+    assert_forbidden(Err(e), DenyReason::Policy);
+}
+
+#[tokio::test]
+async fn a_malformed_path_and_an_unloaded_policy_index_are_forbidden() {
+    let f = fixture().await;
+    let mut ev = event(REST_INFO, &f.token("jti-bad-path"));
+    ev["path"] = json!("/info/%ZZ");
+    assert_forbidden(
+        handle_event(&f.engine, ev, f.now).await,
+        DenyReason::MalformedPath,
+    );
+
+    // No policy index yet (the first scan failed): whether a path is privileged is
+    // unknown, so even an open path is refused (fail closed).
+    let engine = Engine::new(
+        Arc::new(PolicyCache::new()),
+        Arc::new(f.issuer.verifier(f.now).await),
+        Arc::new(MemorySessionStore::new()),
+        EngineConfig::default(),
+    );
+    let e = handle_event(&engine, event(REST_INFO, &f.token("jti-np")), f.now)
+        .await
+        .unwrap_err();
+    assert_eq!(e.metric_label(), "error");
+    assert_forbidden(Err(e), DenyReason::PolicyUnavailable);
 }
 
 #[tokio::test]
@@ -195,14 +227,19 @@ async fn http_api_v2_simple_responses() {
 }
 
 #[tokio::test]
-async fn an_unreachable_session_table_fails_closed_with_step_up_error() {
+async fn an_unreachable_session_table_fails_closed_with_the_forbidden_error() {
     let f = fixture().await;
     f.sessions.set_unavailable(true);
+    assert_forbidden(
+        f.call(REST_SEED_TRANSFER, &f.token("jti-down")).await,
+        DenyReason::SessionUnavailable,
+    );
+    // HTTP API v2: unchanged, `isAuthorized: false` (403) with `step_up=error`.
     let resp = f
-        .call(REST_SEED_TRANSFER, &f.token("jti-down"))
+        .call(HTTP_V2_TRANSFER, &f.token("jti-down"))
         .await
         .unwrap();
-    assert_eq!(statement(&resp)["Effect"], "Deny");
+    assert_eq!(resp["isAuthorized"], false);
     assert_eq!(resp["context"]["step_up"], "error");
     // Open paths need no session and stay open.
     let resp = f.call(REST_INFO, &f.token("jti-down")).await.unwrap();

@@ -295,11 +295,24 @@ fn template_key_facts() {
         ),
         "$context.authorizer.body"
     );
-    assert_eq!(status_at(gr, &["AUTHORIZER_FAILURE", "StatusCode"]), 403);
-    assert_eq!(
-        status_at(gr, &["AUTHORIZER_CONFIGURATION_ERROR", "StatusCode"]),
-        403
-    );
+    // Every authorizer error but "Unauthorized" (the "Forbidden" of a deny, a crash):
+    // 403 with a static JSON body, since these responses see no authorizer context.
+    for ty in ["AUTHORIZER_FAILURE", "AUTHORIZER_CONFIGURATION_ERROR"] {
+        assert_eq!(status_at(gr, &[ty, "StatusCode"]), 403, "{ty}");
+        assert_eq!(
+            str_at(gr, &[ty, "ResponseParameters", "Headers", "Content-Type"]),
+            "'application/json'",
+            "{ty}"
+        );
+        let body: serde_json::Value =
+            serde_json::from_str(str_at(gr, &[ty, "ResponseTemplates", "application/json"]))
+                .unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"code": "FORBIDDEN", "message": "Access to this resource is denied"}),
+            "{ty}"
+        );
+    }
 
     // IAM: only inline statements (so this test sees every permission); no wildcard
     // action; no dynamodb / cognito-idp action on Resource "*".
@@ -472,8 +485,21 @@ fn cfn_lint_passes() {
         "context.authorizer.wwwAuthenticate"
     );
     assert_eq!(gr["UNAUTHORIZED"]["statusCode"], "401");
-    assert_eq!(gr["AUTHORIZER_FAILURE"]["statusCode"], "403");
-    assert_eq!(gr["AUTHORIZER_CONFIGURATION_ERROR"]["statusCode"], "403");
+    for ty in ["AUTHORIZER_FAILURE", "AUTHORIZER_CONFIGURATION_ERROR"] {
+        assert_eq!(gr[ty]["statusCode"], "403", "{ty}");
+        assert_eq!(
+            gr[ty]["responseParameters"]["gatewayresponse.header.Content-Type"],
+            "'application/json'",
+            "{ty}"
+        );
+        assert!(
+            gr[ty]["responseTemplates"]["application/json"]
+                .as_str()
+                .is_some_and(|t| t.contains(r#""code":"FORBIDDEN""#)),
+            "{ty}: {}",
+            gr[ty]
+        );
+    }
 
     // One stage, "prod": no Deployment that creates SAM's stray "Stage" stage.
     let of_type = |ty: &str| -> Vec<&serde_json::Value> {
