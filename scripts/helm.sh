@@ -27,7 +27,7 @@ SITE="$DIR/site"
 
 do_install() {
   if [ -f "$DIR/.installed" ]; then return 0; fi
-  need_cmd python3 python3 python3-pip
+  need_pip
   rm -rf "$DIR"
   mkdir -p "$DIR"
   log "pip install --target (no venv) helm-python-sdk==$VERSION"

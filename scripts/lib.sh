@@ -27,16 +27,40 @@ die() { log "ERROR: $*"; exit 1; }
 # Current time in milliseconds (for start-up timing).
 now_ms() { date +%s%3N; }
 
+# apt_get ARGS...: apt-get, serialised across the component scripts (test binaries run
+# their installs in parallel, and a second apt-get would fail on the dpkg lock at once),
+# and waiting for a dpkg lock held by anything else.
+apt_get() {
+  flock "$INFRA_CACHE/.apt.lock" env DEBIAN_FRONTEND=noninteractive \
+    apt-get -o DPkg::Lock::Timeout=300 "$@"
+}
+
 # apt_install PKG...: install Debian packages, but only when we are root on a machine with
 # apt-get (a CI container); anywhere else say what is missing and stop.
 apt_install() {
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     log "installing $* with apt-get"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+    apt_get update -qq >&2
+    apt_get install -y -qq --no-install-recommends "$@" >&2
   else
     die "missing $*; install it (e.g. sudo apt-get install -y $*) and retry"
   fi
+}
+
+# need_pip: python3 with its pip module (Debian's python3 comes without it).
+need_pip() {
+  need_cmd python3 python3
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+  python3 -m pip --version >/dev/null 2>&1 || die "python3 -m pip still missing after installing python3-pip"
+}
+
+# make_venv DIR: a venv without pip (the outer pip installs into it with --python),
+# installing Debian's python3-venv when the venv module refuses.
+make_venv() {
+  python3 -m venv --without-pip "$1" 2>/dev/null && return 0
+  apt_install python3-venv
+  rm -rf "$1"
+  python3 -m venv --without-pip "$1" || die "python3 -m venv failed"
 }
 
 # need_cmd CMD APT_PKG...: make sure CMD exists, installing APT_PKG... when it does not.

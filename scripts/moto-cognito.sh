@@ -30,12 +30,11 @@ VENV="$DIR/venv"
 
 do_install() {
   if [ -f "$DIR/.installed" ]; then log "already installed in $VENV"; return 0; fi
-  need_cmd python3 python3
-  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip python3-venv
+  need_pip
   rm -rf "$DIR"; mkdir -p "$DIR"
   log "python3 -m venv --without-pip + pip --python install moto[$EXTRAS]==$VERSION"
   # --without-pip plus the outer pip's --python saves ~3 s of ensurepip per venv.
-  python3 -m venv --without-pip "$VENV" || die "python3 -m venv failed (python3-venv missing?)"
+  make_venv "$VENV"
   # moto[cognitoidp] lacks the server's web dependencies; flask + flask-cors are what
   # moto_server needs (the full moto[server] is 3x bigger and not needed for Cognito).
   python3 -m pip --python "$VENV/bin/python" install -q --disable-pip-version-check \

@@ -15,8 +15,8 @@ COMPONENT=wrk
 do_install() {
   if command -v wrk >/dev/null; then return 0; fi
   [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || die "wrk missing; install it (sudo apt-get install -y wrk)"
-  apt-cache policy wrk 2>/dev/null | grep -q 'Candidate: [0-9]' || apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >&2 \
+  apt-cache policy wrk 2>/dev/null | grep -q 'Candidate: [0-9]' || apt_get update -qq >&2
+  apt_get install -y -qq --no-install-recommends wrk >&2 \
     || die "apt-get install wrk failed"
   log "installed $(wrk --version 2>&1 | head -1)"
 }

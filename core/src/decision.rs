@@ -351,8 +351,12 @@ impl Decision {
         }
     }
 
-    /// Headers to add to the request for the upstream when allowed.
+    /// Headers to add to the request for the upstream when allowed. Control characters of
+    /// the token's values are dropped, so that every value is a valid header value (bytes
+    /// over 0x7f pass as they are): an enforcement point never has to leave a header out,
+    /// which in Envoy's HTTP mode would let a value the client sent reach the upstream.
     pub fn upstream_headers(&self) -> Vec<(&'static str, String)> {
+        let clean = |v: &str| v.chars().filter(|c| !c.is_control()).collect::<String>();
         match self {
             Decision::Allow {
                 status,
@@ -360,8 +364,8 @@ impl Decision {
                 client_id,
             } => vec![
                 (STATUS_HEADER, status.as_str().to_owned()),
-                (USER_HEADER, user.clone()),
-                (CLIENT_HEADER, client_id.clone()),
+                (USER_HEADER, clean(user)),
+                (CLIENT_HEADER, clean(client_id)),
             ],
             _ => Vec::new(),
         }
@@ -530,6 +534,17 @@ mod tests {
             decide(TokenOutcome::Valid(&c), Some(&r), NOW),
             Stage::NeedSession { .. }
         ));
+    }
+
+    #[test]
+    fn upstream_header_values_lose_control_characters_only() {
+        let mut c = claims();
+        c.username = "jos\u{e9}\r\nx-evil: 1".into();
+        let d = done(decide(TokenOutcome::Valid(&c), None, NOW));
+        assert!(
+            d.upstream_headers()
+                .contains(&(USER_HEADER, "jos\u{e9}x-evil: 1".to_owned()))
+        );
     }
 
     #[test]

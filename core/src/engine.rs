@@ -147,15 +147,19 @@ impl Engine {
             Stage::Done(d) => d,
             Stage::NeedSession { claims, rule } => {
                 let key = claims.session_key(self.config.use_origin_jti);
-                if let Some(cached) = self.completions.as_ref().and_then(|c| c.get(key, now)) {
-                    let d = decision::with_session::<()>(claims, rule, Ok(cached), now);
-                    if d.is_allowed() {
-                        metrics::counter!("stepup_completion_cache_total", "result" => "hit")
-                            .increment(1);
-                        return d;
+                if let Some(cache) = &self.completions {
+                    if let Some(cached) = cache.get(key, now) {
+                        let d = decision::with_session::<()>(claims, rule, Ok(cached), now);
+                        if d.is_allowed() {
+                            metrics::counter!("stepup_completion_cache_total", "result" => "hit")
+                                .increment(1);
+                            return d;
+                        }
                     }
+                    // Counted only with a cache: without one there is nothing to miss.
+                    metrics::counter!("stepup_completion_cache_total", "result" => "miss")
+                        .increment(1);
                 }
-                metrics::counter!("stepup_completion_cache_total", "result" => "miss").increment(1);
                 let session = self.sessions.get(key, now).await.inspect_err(|e| {
                     tracing::warn!(error = %e, "session store unreadable: refusing privileged request");
                     metrics::counter!("stepup_store_errors_total", "table" => "session", "kind" => e.metric_label())

@@ -88,15 +88,8 @@ pub fn spawn_jwks_refresh(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::item::{Attr, Item};
     use crate::store::memory::MemorySettingStore;
-
-    fn seed(id: &str, state: &str) -> Item {
-        [("id", Attr::s(id)), ("stepUpState", Attr::s(state))]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect()
-    }
+    use crate::testkit::seed_item;
 
     #[tokio::test(start_paused = true)]
     async fn the_policy_refresh_retries_soon_while_unloaded_and_then_follows_the_table() {
@@ -114,7 +107,7 @@ mod tests {
             "loaded within the retry interval"
         );
         store
-            .put(seed("/transfer", "STEP_UP_REQUIRED"))
+            .put(seed_item("/transfer", "STEP_UP_REQUIRED"))
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_secs(30)).await;

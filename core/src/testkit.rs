@@ -1,8 +1,12 @@
 //! Test support shared by the workspace's tests and benchmarks (feature `testkit`, never
 //! enabled in a release build): a token issuer signing Cognito-shaped access tokens with
-//! the test-only fixture key of `core/tests/fixtures/`, and a fixed JWKS fetcher.
+//! the test-only fixture key of `core/tests/fixtures/`, a fixed JWKS fetcher, item and
+//! completed-session fixtures, and TOTP codes as an authenticator app computes them.
 
 use crate::clock::UnixSeconds;
+use crate::item::{Attr, Item};
+use crate::session::{Factor, Session, SessionLimits};
+use crate::store::{SessionStore, StoreError};
 use crate::token::{JwksError, JwksFetcher, TokenVerifier, VerifierConfig};
 use async_trait::async_trait;
 use jsonwebtoken::jwk::JwkSet;
@@ -109,6 +113,47 @@ impl Default for TestIssuer {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// An item with these attributes.
+pub fn item(pairs: &[(&str, Attr)]) -> Item {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
+}
+
+/// A setting item as the seed's README makes it by hand: `id` and `stepUpState` only
+/// (exact path = `id`, any method, any host).
+pub fn seed_item(id: &str, state: &str) -> Item {
+    item(&[("id", Attr::s(id)), ("stepUpState", Attr::s(state))])
+}
+
+/// Writes a session for `session_id` as the step-up API leaves it after a right answer:
+/// created (conditionally, so there must be no live one) and then completed with `factor`,
+/// both at `at`, for a token of `user` and `client_id` expiring at `token_exp`. Returns the
+/// completed session.
+pub async fn put_completed_session(
+    store: &dyn SessionStore,
+    session_id: &str,
+    user: &str,
+    client_id: &str,
+    token_exp: UnixSeconds,
+    at: UnixSeconds,
+    factor: Factor,
+) -> Result<Session, StoreError> {
+    let pending = Session::initiate(
+        session_id,
+        user,
+        client_id,
+        token_exp,
+        at,
+        &SessionLimits::default(),
+    );
+    store.put(&pending, None, at).await?;
+    let done = pending.after_success(factor, at);
+    store.put(&done, Some(pending.version), at).await?;
+    Ok(done)
 }
 
 /// The secret moto hands out for every `AssociateSoftwareToken` (base32).

@@ -13,16 +13,9 @@ use stepup_core::session::{Factor, Session, SessionLimits};
 use stepup_core::store::SessionStore;
 use stepup_core::store::SettingStore;
 use stepup_core::store::memory::{MemorySessionStore, MemorySettingStore};
-use stepup_core::testkit::TestIssuer;
+use stepup_core::testkit::{TestIssuer, item, put_completed_session, seed_item};
 
 const NOW: u64 = 1_800_000_000;
-
-fn item(pairs: &[(&str, Attr)]) -> Item {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
 
 struct World {
     issuer: TestIssuer,
@@ -35,17 +28,11 @@ async fn world(extra: Vec<Item>) -> World {
     let issuer = TestIssuer::new();
     let settings = Arc::new(MemorySettingStore::new());
     settings
-        .put(item(&[
-            ("id", Attr::s("/info")),
-            ("stepUpState", Attr::s("STEP_UP_NOT_REQUIRED")),
-        ]))
+        .put(seed_item("/info", "STEP_UP_NOT_REQUIRED"))
         .await
         .unwrap();
     settings
-        .put(item(&[
-            ("id", Attr::s("/transfer")),
-            ("stepUpState", Attr::s("STEP_UP_REQUIRED")),
-        ]))
+        .put(seed_item("/transfer", "STEP_UP_REQUIRED"))
         .await
         .unwrap();
     for it in extra {
@@ -81,10 +68,17 @@ impl World {
     }
 
     async fn complete(&self, jti: &str, at: u64, factor: Factor) {
-        let s = Session::initiate(jti, "alice", "c", NOW + 3600, at, &SessionLimits::default());
-        self.sessions.put(&s, None, at).await.unwrap();
-        let done = s.after_success(factor, at);
-        self.sessions.put(&done, Some(s.version), at).await.unwrap();
+        put_completed_session(
+            self.sessions.as_ref(),
+            jti,
+            "alice",
+            "c",
+            NOW + 3600,
+            at,
+            factor,
+        )
+        .await
+        .unwrap();
     }
 }
 

@@ -15,18 +15,12 @@ use stepup_core::session::{Factor, Session, SessionLimits};
 use stepup_core::store::StoreError;
 use stepup_core::store::dynamo::{self, DynamoSessionStore, DynamoSettingStore};
 use stepup_core::store::{SessionStore, SettingStore, TableNames};
+use stepup_core::testkit::item;
 
 /// A fixed "now", far in the future of any real clock: DynamoDB Local's TTL sweep deletes
 /// items whose `ttl` is past by the *real* clock, and these tests want expired items to stay
 /// stored so that the read-side expiry check is what they exercise.
 const NOW: u64 = 4_000_000_000;
-
-fn item(pairs: &[(&str, Attr)]) -> Item {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
 
 /// A setting item as the seed's README makes it by hand.
 fn seed_item(id: &str, state: &str, created: u64) -> Item {

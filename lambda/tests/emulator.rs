@@ -21,17 +21,13 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use stepup_core::clock;
 use stepup_core::store::dynamo::{self, DynamoSessionStore, DynamoSettingStore};
 use stepup_core::store::{SettingStore, TableNames};
 use stepup_core::testkit::{TEST_CLIENT_ID, TEST_JWKS, TEST_POOL, TEST_REGION, TestIssuer};
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
 
 /// Skips (returns `None`) with a note, or panics under `CI=true`.
 fn skip(why: &str) -> Option<()> {
@@ -40,13 +36,6 @@ fn skip(why: &str) -> Option<()> {
     }
     eprintln!("skipping the emulator test: {why}");
     None
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
 }
 
 /// `scripts/cargo-lambda.sh install` (idempotent), then the directory holding the binary.
@@ -95,7 +84,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `cargo lambda watch`, stopped (TERM, which also ends the function processes) on drop.
+/// `cargo lambda watch`, stopped on drop: TERM, which makes it end the function processes
+/// too, then up to 10 s for it to exit before `kill_on_drop` sends KILL (a KILL at once
+/// would leave the function processes running).
 struct Emulator {
     child: tokio::process::Child,
     endpoint: String,
@@ -104,11 +95,16 @@ struct Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .arg("-TERM")
-                .arg(pid.to_string())
-                .status();
+        let Some(pid) = self.child.id() else { return };
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status();
+        for _ in 0..100 {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 }

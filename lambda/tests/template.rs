@@ -10,17 +10,13 @@
 //! - `template_key_facts`: parses the YAML (CloudFormation tags `!Ref`, `!Sub`, `!GetAtt`,
 //!   `!If` are `serde_yaml::Value::Tagged`) and asserts what docs/lambda.md promises.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{in_ci, workspace_root as repo_root};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use serde_yaml::Value;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 fn template_path() -> PathBuf {
     repo_root().join("lambda/template.yaml")
@@ -390,7 +386,7 @@ fn cfn_lint_available() -> bool {
     }
     let why = String::from_utf8_lossy(&out.stderr);
     let why = why.lines().last().unwrap_or("no output").trim().to_owned();
-    if std::env::var("CI").as_deref() == Ok("true") {
+    if in_ci() {
         panic!(
             "cfn-lint could not be installed under CI=true:\n{}",
             describe(&out)

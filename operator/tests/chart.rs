@@ -7,9 +7,11 @@
 //! silently and the cluster would ignore it too.
 //!
 //! When the engine cannot be installed (no network, no pip) the tests print why and pass,
-//! except under `CI=true`, where that is a failure.
+//! except under `CI=true`, where that is a failure (see `common::in_ci`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Container, PodSpec, Service, ServiceAccount};
@@ -61,7 +63,7 @@ fn helm() -> Option<()> {
     });
     match result {
         Ok(()) => Some(()),
-        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+        Err(e) if common::in_ci() => {
             panic!("Helm engine unavailable under CI=true: {e}")
         }
         Err(e) => {
@@ -854,6 +856,16 @@ fn rbac_is_least_privilege_without_wildcards() {
                 .any(|r| r == "leases")
             {
                 assert_eq!(ns.as_deref(), Some(NAMESPACE), "{role}");
+                // Reading and renewing: only the operator's own Lease (its name is the
+                // role's, less the suffix; STEPUP_LEASE_NAME in the Deployment).
+                if rule.verbs.iter().any(|v| v == "get" || v == "update") {
+                    let lease = role.trim_end_matches("-leader-election");
+                    assert_eq!(
+                        rule.resource_names.as_deref(),
+                        Some(&[lease.to_owned()][..]),
+                        "{role}"
+                    );
+                }
             }
         }
     }
@@ -929,20 +941,13 @@ fn chart_crd_is_the_repository_crd() {
     // The repository's crds/ is generated from the Rust types (core/tests/crd.rs); the chart
     // must carry the same text.
     let repo_crd = repo().join("crds/stepuppolicies.yaml");
-    match std::fs::read_to_string(&repo_crd) {
-        Ok(repo_text) => assert!(
-            repo_text == chart_text,
-            "charts/stepup/crds/stepuppolicies.yaml differs from crds/stepuppolicies.yaml: \
-             cp crds/stepuppolicies.yaml charts/stepup/crds/"
-        ),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!(
-                "note: {} does not exist yet; nothing to compare",
-                repo_crd.display()
-            )
-        }
-        Err(e) => panic!("{}: {e}", repo_crd.display()),
-    }
+    let repo_text = std::fs::read_to_string(&repo_crd)
+        .unwrap_or_else(|e| panic!("{}: {e}", repo_crd.display()));
+    assert!(
+        repo_text == chart_text,
+        "charts/stepup/crds/stepuppolicies.yaml differs from crds/stepuppolicies.yaml: \
+         cp crds/stepuppolicies.yaml charts/stepup/crds/"
+    );
 }
 
 #[test]

@@ -9,11 +9,14 @@
 //! from `./scripts/test` (`DYNAMODB_ENDPOINT`), fresh tables per test; without it the
 //! tests are skipped with a note, except under `CI=true`, where they fail.
 //!
-//! The last test runs against a real cluster only when `KUBECONFIG` is set; no cluster
-//! exists on the project's machines or in CI, so it is skipped there.
+//! The last test runs against a real cluster (`KUBECONFIG`); no cluster exists on the
+//! project's machines or in CI, so it is `#[ignore]`d and runs only with `--ignored`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::{dynamodb_endpoint, hand_made};
 use http::{Request, Response, StatusCode};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
@@ -26,14 +29,13 @@ use serde_json::{Value, json};
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use stepup_core::crd::{
     Action as RuleAction, MatchType, PolicyRule, StepUpPolicy, StepUpPolicySpec, StepUpPolicyStatus,
 };
 use stepup_core::item::{Attr, Item, ItemExt};
+use stepup_core::store::SettingStore;
 use stepup_core::store::dynamo::{self, DynamoSettingStore};
-use stepup_core::store::{SettingStore, TableNames};
 use stepup_operator::controller::{
     self, Context, FIELD_MANAGER, FINALIZER, Settings, error_policy, reconcile, sweep,
 };
@@ -52,39 +54,11 @@ type ApiHandle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 // DynamoDB Local
 // ---------------------------------------------------------------------------------------
 
-fn dynamodb_endpoint() -> Option<String> {
-    match std::env::var("DYNAMODB_ENDPOINT") {
-        Ok(e) if !e.trim().is_empty() => Some(e),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
-            "DynamoDB Local missing: DYNAMODB_ENDPOINT is not set under CI=true \
-             (run the tests with ./scripts/test)"
-        ),
-        _ => {
-            eprintln!("skipping: DYNAMODB_ENDPOINT not set (run ./scripts/test)");
-            None
-        }
-    }
-}
-
+/// A fresh setting table in DynamoDB Local, or `None` when the test is to be skipped.
 async fn fresh_table(test: &str) -> Option<DynamoSettingStore> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let endpoint = dynamodb_endpoint()?;
-    let random = RandomState::new().build_hasher().finish() % 1_000_000_000;
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let names = TableNames::with_prefix(&format!("ctl{test}-{n}-{random}"));
-    let client = dynamo::local_client(&endpoint);
-    dynamo::create_tables(&client, &names).await.unwrap();
-    Some(DynamoSettingStore::new(client, names.setting))
-}
-
-/// The seed's hand-made item.
-fn hand_made(id: &str, state: &str) -> Item {
-    Item::from([
-        ("id".to_owned(), Attr::s(id)),
-        ("stepUpState".to_owned(), Attr::s(state)),
-        ("createTimestamp".to_owned(), Attr::n(1_651_234_567u64)),
-        ("lastUpdateTimestamp".to_owned(), Attr::n(1_651_234_567u64)),
-    ])
+    common::fresh_setting_table(&format!("ctl{test}"))
+        .await
+        .map(|(_, store)| store)
 }
 
 async fn item(store: &DynamoSettingStore, id: &str) -> Option<Item> {
@@ -1015,11 +989,14 @@ async fn an_expired_lease_is_taken_over_guarded_by_its_resource_version() {
 // A real cluster, only when one is given
 // ---------------------------------------------------------------------------------------
 
-/// Runs only with `KUBECONFIG` set (and DynamoDB Local): installs the CRD, runs the
+/// Needs a cluster (`KUBECONFIG`) and DynamoDB Local: installs the CRD, runs the
 /// controller in-process against the cluster, creates, changes and deletes a policy in
 /// the `default` namespace, and watches the table. No cluster exists on the project's
-/// machines or in CI, so this is skipped there even under `CI=true`.
+/// machines or in CI, so it is `#[ignore]`d (reported as ignored, never as a pass); run
+/// it with `KUBECONFIG=... ./scripts/test -p stepup-operator --test controller --
+/// --ignored`, where a missing `KUBECONFIG` fails it.
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster: KUBECONFIG=... ./scripts/test -- --ignored"]
 async fn against_a_real_cluster_when_a_kubeconfig_is_given() {
     use futures::StreamExt;
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -1027,10 +1004,10 @@ async fn against_a_real_cluster_when_a_kubeconfig_is_given() {
     use kube::api::{DeleteParams, Patch, PatchParams};
     use kube::runtime::Controller;
 
-    if std::env::var_os("KUBECONFIG").is_none_or(|k| k.is_empty()) {
-        eprintln!("skipping: KUBECONFIG not set (no Kubernetes cluster here)");
-        return;
-    }
+    assert!(
+        std::env::var_os("KUBECONFIG").is_some_and(|k| !k.is_empty()),
+        "KUBECONFIG is not set: this test needs a Kubernetes cluster"
+    );
     let Some(table) = fresh_table("cluster").await else {
         return;
     };

@@ -7,43 +7,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
+mod common;
+
+use common::hand_made;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
-use stepup_core::item::{Attr, Item, ItemExt};
+use stepup_core::item::{Item, ItemExt};
 use stepup_core::policy::{PolicyIndex, StepUpState};
-use stepup_core::store::dynamo::{self, DynamoSettingStore};
-use stepup_core::store::{SettingStore, TableNames};
+use stepup_core::store::SettingStore;
+use stepup_core::store::dynamo::DynamoSettingStore;
 use stepup_operator::sync::{self, SyncArgs};
 
 const NOW: u64 = 1_800_000_000;
 
-fn dynamodb_endpoint() -> Option<String> {
-    match std::env::var("DYNAMODB_ENDPOINT") {
-        Ok(e) if !e.trim().is_empty() => Some(e),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
-            "DynamoDB Local missing: DYNAMODB_ENDPOINT is not set under CI=true \
-             (run the tests with ./scripts/test)"
-        ),
-        _ => {
-            eprintln!("skipping: DYNAMODB_ENDPOINT not set (run ./scripts/test)");
-            None
-        }
-    }
-}
-
 /// A fresh setting table in DynamoDB Local, or `None` when the test is to be skipped.
 async fn fresh_table(test: &str) -> Option<(String, DynamoSettingStore)> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let endpoint = dynamodb_endpoint()?;
-    let random = RandomState::new().build_hasher().finish() % 1_000_000_000;
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let names = TableNames::with_prefix(&format!("op{test}-{n}-{random}"));
-    let client = dynamo::local_client(&endpoint);
-    dynamo::create_tables(&client, &names).await.unwrap();
-    Some((endpoint, DynamoSettingStore::new(client, names.setting)))
+    common::fresh_setting_table(&format!("op{test}")).await
 }
 
 fn examples() -> PathBuf {
@@ -60,16 +39,6 @@ fn args(path: PathBuf, endpoint: &str, table: &str) -> SyncArgs {
         dynamodb_endpoint: Some(endpoint.to_owned()),
         region: None,
     }
-}
-
-/// The seed's hand-made item, as its README has one create it.
-fn hand_made(id: &str, state: &str) -> Item {
-    Item::from([
-        ("id".to_owned(), Attr::s(id)),
-        ("stepUpState".to_owned(), Attr::s(state)),
-        ("createTimestamp".to_owned(), Attr::n(1_651_234_567u64)),
-        ("lastUpdateTimestamp".to_owned(), Attr::n(1_651_234_567u64)),
-    ])
 }
 
 async fn sorted_scan(store: &DynamoSettingStore) -> Vec<Item> {

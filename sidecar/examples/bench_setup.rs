@@ -6,18 +6,10 @@
 //! Usage: `bench_setup DYNAMODB_ENDPOINT TABLE_PREFIX`. Test-only key: never trust it.
 
 use stepup_core::clock;
-use stepup_core::item::{Attr, Item};
-use stepup_core::session::{Factor, Session, SessionLimits};
+use stepup_core::session::Factor;
 use stepup_core::store::dynamo::{self, DynamoSessionStore, DynamoSettingStore, create_tables};
-use stepup_core::store::{SessionStore, SettingStore, TableNames};
-use stepup_core::testkit::{TEST_CLIENT_ID, TestIssuer};
-
-fn item(id: &str, state: &str) -> Item {
-    [("id", Attr::s(id)), ("stepUpState", Attr::s(state))]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect()
-}
+use stepup_core::store::{SettingStore, TableNames};
+use stepup_core::testkit::{TEST_CLIENT_ID, TestIssuer, put_completed_session, seed_item};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,23 +21,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let names = TableNames::with_prefix(&prefix);
     create_tables(&client, &names).await?;
     let settings = DynamoSettingStore::new(client.clone(), names.setting.clone());
-    settings.put(item("/info", "STEP_UP_NOT_REQUIRED")).await?;
-    settings.put(item("/transfer", "STEP_UP_REQUIRED")).await?;
+    settings
+        .put(seed_item("/info", "STEP_UP_NOT_REQUIRED"))
+        .await?;
+    settings
+        .put(seed_item("/transfer", "STEP_UP_REQUIRED"))
+        .await?;
 
     let now = clock::now();
     let jti = format!("bench-{now}-{}", std::process::id());
     let sessions = DynamoSessionStore::new(client, names.session.clone());
-    let pending = Session::initiate(
+    put_completed_session(
+        &sessions,
         &jti,
         "bench-user",
         TEST_CLIENT_ID,
         now + 3600,
         now,
-        &SessionLimits::default(),
-    );
-    sessions.put(&pending, None, now).await?;
-    let done = pending.after_success(Factor::SoftwareToken, now);
-    sessions.put(&done, Some(pending.version), now).await?;
+        Factor::SoftwareToken,
+    )
+    .await?;
 
     let token = TestIssuer::new().token("bench-user", &jti, now);
     println!("TOKEN={token}");

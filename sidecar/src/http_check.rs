@@ -84,11 +84,12 @@ pub fn to_response(decision: &Decision) -> Response {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::OK;
     for (name, value) in decision.upstream_headers() {
-        // A value that is no valid header (a control character in a username) is left out
-        // rather than failing the request.
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            response.headers_mut().insert(name, value);
-        }
+        // Never leave one out: Envoy replaces a client's value only with one sent here.
+        // `upstream_headers` has no control characters, so this cannot fail; an empty
+        // value would still replace the client's.
+        let value = HeaderValue::from_bytes(value.as_bytes())
+            .unwrap_or_else(|_| HeaderValue::from_static(""));
+        response.headers_mut().insert(name, value);
     }
     response
 }
@@ -150,6 +151,20 @@ mod tests {
         assert_eq!(
             header(&r, "x-stepup-client-id").unwrap(),
             testutil::CLIENT_ID
+        );
+    }
+
+    #[tokio::test]
+    async fn a_non_ascii_username_still_sets_the_user_header() {
+        let w = testutil::world().await;
+        let mut claims = w.issuer.claims("jos\u{e9}", "jti-1", clock::now());
+        claims["username"] = serde_json::json!("jos\u{e9}\u{7}");
+        let auth = format!("Bearer {}", w.issuer.sign(&claims));
+        let r = send(&w, "GET", "/authz/info", &[("authorization", &auth)]).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            r.headers()["x-stepup-user"].as_bytes(),
+            "jos\u{e9}".as_bytes()
         );
     }
 

@@ -443,12 +443,11 @@ pub(crate) mod testutil {
     use stepup_core::Engine;
     use stepup_core::clock;
     use stepup_core::engine::EngineConfig;
-    use stepup_core::item::{Attr, Item};
     use stepup_core::policy::PolicyCache;
-    use stepup_core::session::{Factor, Session, SessionLimits};
+    use stepup_core::session::Factor;
+    use stepup_core::store::SettingStore;
     use stepup_core::store::memory::{MemorySessionStore, MemorySettingStore};
-    use stepup_core::store::{SessionStore, SettingStore};
-    use stepup_core::testkit::{TEST_CLIENT_ID, TestIssuer};
+    use stepup_core::testkit::{TEST_CLIENT_ID, TestIssuer, put_completed_session, seed_item};
 
     pub const CLIENT_ID: &str = TEST_CLIENT_ID;
 
@@ -458,23 +457,16 @@ pub(crate) mod testutil {
         pub engine: Engine,
     }
 
-    fn item(id: &str, state: &str) -> Item {
-        [("id", Attr::s(id)), ("stepUpState", Attr::s(state))]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect()
-    }
-
     pub async fn world() -> World {
         let now = clock::now();
         let issuer = TestIssuer::new();
         let settings = MemorySettingStore::new();
         settings
-            .put(item("/info", "STEP_UP_NOT_REQUIRED"))
+            .put(seed_item("/info", "STEP_UP_NOT_REQUIRED"))
             .await
             .unwrap();
         settings
-            .put(item("/transfer", "STEP_UP_REQUIRED"))
+            .put(seed_item("/transfer", "STEP_UP_REQUIRED"))
             .await
             .unwrap();
         let policies = Arc::new(PolicyCache::new());
@@ -507,20 +499,17 @@ pub(crate) mod testutil {
 
         pub async fn complete(&self, jti: &str) {
             let now = clock::now();
-            let s = Session::initiate(
+            put_completed_session(
+                self.sessions.as_ref(),
                 jti,
                 "alice",
                 CLIENT_ID,
                 now + 3600,
                 now,
-                &SessionLimits::default(),
-            );
-            self.sessions.put(&s, None, now).await.unwrap();
-            let done = s.after_success(Factor::Sms, now);
-            self.sessions
-                .put(&done, Some(s.version), now)
-                .await
-                .unwrap();
+                Factor::Sms,
+            )
+            .await
+            .unwrap();
         }
     }
 }

@@ -6,30 +6,16 @@ use std::sync::Arc;
 use stepup_core::engine::{Engine, EngineConfig};
 use stepup_core::item::{Attr, Item};
 use stepup_core::policy::{PolicyCache, PolicyIndex};
-use stepup_core::session::{Factor, Session, SessionLimits};
-use stepup_core::store::SessionStore;
+use stepup_core::session::Factor;
 use stepup_core::store::memory::MemorySessionStore;
-use stepup_core::testkit::TestIssuer;
+use stepup_core::testkit::{TestIssuer, item as mk, put_completed_session, seed_item};
 
 pub const NOW: u64 = 1_800_000_000;
 
-fn mk(pairs: &[(&str, Attr)]) -> Item {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
-
 pub fn items() -> Vec<Item> {
     let mut items = vec![
-        mk(&[
-            ("id", Attr::s("/info")),
-            ("stepUpState", Attr::s("STEP_UP_NOT_REQUIRED")),
-        ]),
-        mk(&[
-            ("id", Attr::s("/transfer")),
-            ("stepUpState", Attr::s("STEP_UP_REQUIRED")),
-        ]),
+        seed_item("/info", "STEP_UP_NOT_REQUIRED"),
+        seed_item("/transfer", "STEP_UP_REQUIRED"),
     ];
     for i in 0..50 {
         items.push(mk(&[
@@ -57,17 +43,17 @@ pub fn world(rt: &tokio::runtime::Runtime) -> (Engine, String) {
     let issuer = TestIssuer::new();
     let sessions = Arc::new(MemorySessionStore::new());
     let engine = rt.block_on(async {
-        let s = Session::initiate(
+        put_completed_session(
+            sessions.as_ref(),
             "jti-1",
             "alice",
             "c",
             NOW + 3600,
             NOW,
-            &SessionLimits::default(),
-        );
-        sessions.put(&s, None, NOW).await.unwrap();
-        let done = s.after_success(Factor::SoftwareToken, NOW);
-        sessions.put(&done, Some(s.version), NOW).await.unwrap();
+            Factor::SoftwareToken,
+        )
+        .await
+        .unwrap();
         Engine::new(
             Arc::new(PolicyCache::with_index(PolicyIndex::from_items(&items()))),
             Arc::new(issuer.verifier(NOW).await),

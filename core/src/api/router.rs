@@ -629,9 +629,8 @@ async fn respond_to_challenge(
                 Ok(s.after_failure(now, &state.limits))
             })
             .await?;
-            if updated.check_attempt_allowed(now).is_err() {
-                refuse_if_locked(&updated, now)?;
-            }
+            // The failure that reached the limit is answered with the lockout (429).
+            refuse_if_locked(&updated, now)?;
             Err(ApiError::ChallengeFailed(e.metric_label()))
         }
         Err(e) => Err(ApiError::from_idp(e)),

@@ -95,16 +95,9 @@ impl PolicyCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::item::{Attr, Item};
     use crate::policy::StepUpState;
     use crate::store::memory::MemorySettingStore;
-
-    fn seed(id: &str, state: &str) -> Item {
-        [("id", Attr::s(id)), ("stepUpState", Attr::s(state))]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect()
-    }
+    use crate::testkit::seed_item;
 
     #[tokio::test]
     async fn nothing_is_loaded_until_the_first_successful_read() {
@@ -115,7 +108,7 @@ mod tests {
         assert!(cache.current().is_none());
         store.set_unavailable(false);
         store
-            .put(seed("/transfer", "STEP_UP_REQUIRED"))
+            .put(seed_item("/transfer", "STEP_UP_REQUIRED"))
             .await
             .unwrap();
         assert_eq!(cache.refresh(&store, 11).await.unwrap().rules, 1);
@@ -127,7 +120,7 @@ mod tests {
     async fn an_unreadable_table_keeps_the_last_good_index() {
         let store = MemorySettingStore::new();
         store
-            .put(seed("/transfer", "STEP_UP_REQUIRED"))
+            .put(seed_item("/transfer", "STEP_UP_REQUIRED"))
             .await
             .unwrap();
         let cache = PolicyCache::new();

@@ -188,13 +188,7 @@ pub fn rule_to_item(rule: &Rule) -> Item {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn item(pairs: &[(&str, Attr)]) -> Item {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect()
-    }
+    use crate::testkit::item;
 
     fn seed(id: &str, state: &str) -> Item {
         item(&[

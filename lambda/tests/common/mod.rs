@@ -1,4 +1,5 @@
-//! Shared by the handler and emulator tests: the fixtures, the test policy and tokens.
+//! Shared by the handler, emulator and template tests: the fixtures, the test policy and
+//! tokens, the CI rule for missing components, the workspace root.
 
 #![allow(dead_code)]
 
@@ -15,6 +16,19 @@ pub const REST_NO_AUTHORIZATION: &[u8] =
 pub const HTTP_V2_TRANSFER: &[u8] = include_bytes!("../fixtures/http-v2-transfer.json");
 pub const HTTP_V2_INFO: &[u8] = include_bytes!("../fixtures/http-v2-info.json");
 pub const MALFORMED: &[u8] = include_bytes!("../fixtures/malformed.json");
+
+/// `CI=true`: a missing component is a failure, not a skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The workspace root (the parent of this crate).
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
 
 /// A fixture with `{{TOKEN}}` replaced by `token`.
 pub fn event(fixture: &[u8], token: &str) -> Value {
