@@ -207,6 +207,204 @@ pub fn moto_totp(now: UnixSeconds) -> String {
     totp_sha1(&secret, now, 6)
 }
 
+/// moto standing in for Cognito user pools: a pool with an app client, users, sign-in and
+/// software-token set-up, shared by the Cognito client tests and the Envoy end-to-end
+/// tests. The helpers panic on a failed call, as test code does.
+#[cfg(feature = "cognito")]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+pub mod moto {
+    use super::{MOTO_TOTP_SECRET, moto_totp};
+    use crate::clock;
+    use aws_sdk_cognitoidentityprovider::Client;
+    use aws_sdk_cognitoidentityprovider::config::retry::RetryConfig;
+    use aws_sdk_cognitoidentityprovider::config::timeout::TimeoutConfig;
+    use aws_sdk_cognitoidentityprovider::types::{
+        AttributeType, AuthFlowType, ExplicitAuthFlowsType, MessageActionType,
+        SoftwareTokenMfaSettingsType,
+    };
+    use std::time::Duration;
+
+    /// The region moto's pools live in.
+    pub const REGION: &str = "us-east-1";
+    /// The password of every test user.
+    pub const PASSWORD: &str = "Str0ng-Passw0rd!";
+
+    /// A client for moto: one attempt per call (moto answers unimplemented calls with a
+    /// 500, which the SDK would otherwise retry) and a 10 s timeout.
+    pub fn client(endpoint: &str) -> Client {
+        let timeouts = TimeoutConfig::builder()
+            .operation_timeout(Duration::from_secs(10))
+            .build();
+        Client::from_conf(
+            crate::api::cognito::local_config(endpoint, REGION)
+                .retry_config(RetryConfig::standard().with_max_attempts(1))
+                .timeout_config(timeouts)
+                .build(),
+        )
+    }
+
+    /// The code moto accepts now, at least 3 s before its step ends (moto allows no
+    /// clock-skew window).
+    pub async fn totp_now() -> String {
+        let mut now = clock::now();
+        if now % 30 >= 27 {
+            tokio::time::sleep(Duration::from_secs(30 - now % 30)).await;
+            now = clock::now();
+        }
+        moto_totp(now)
+    }
+
+    /// A user pool with an app client allowing `USER_PASSWORD_AUTH`.
+    #[derive(Debug, Clone)]
+    pub struct MotoPool {
+        /// The SDK client talking to moto.
+        pub client: Client,
+        /// The pool id.
+        pub pool_id: String,
+        /// The app client id.
+        pub client_id: String,
+    }
+
+    impl MotoPool {
+        /// Creates a fresh pool named `name` with its app client.
+        pub async fn create(client: Client, name: &str) -> MotoPool {
+            let pool_id = client
+                .create_user_pool()
+                .pool_name(name)
+                .send()
+                .await
+                .unwrap()
+                .user_pool()
+                .and_then(|p| p.id())
+                .unwrap()
+                .to_owned();
+            let client_id = client
+                .create_user_pool_client()
+                .user_pool_id(&pool_id)
+                .client_name("stepup")
+                .explicit_auth_flows(ExplicitAuthFlowsType::AllowUserPasswordAuth)
+                .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth)
+                .send()
+                .await
+                .unwrap()
+                .user_pool_client()
+                .and_then(|c| c.client_id())
+                .unwrap()
+                .to_owned();
+            MotoPool {
+                client,
+                pool_id,
+                client_id,
+            }
+        }
+
+        /// The issuer (`iss`) of the pool's tokens: the real AWS form, as moto writes it.
+        pub fn issuer(&self) -> String {
+            format!(
+                "https://cognito-idp.{REGION}.amazonaws.com/{}",
+                self.pool_id
+            )
+        }
+
+        /// The pool's JWKS URL on the moto server at `endpoint`.
+        pub fn jwks_url(&self, endpoint: &str) -> String {
+            format!("{endpoint}/{}/.well-known/jwks.json", self.pool_id)
+        }
+
+        /// Creates a confirmed user with [`PASSWORD`], with a verified phone number if given.
+        pub async fn create_user(&self, username: &str, phone: Option<&str>) {
+            let mut create = self
+                .client
+                .admin_create_user()
+                .user_pool_id(&self.pool_id)
+                .username(username)
+                .message_action(MessageActionType::Suppress);
+            if let Some(phone) = phone {
+                for (name, value) in [("phone_number", phone), ("phone_number_verified", "true")] {
+                    create = create.user_attributes(
+                        AttributeType::builder()
+                            .name(name)
+                            .value(value)
+                            .build()
+                            .unwrap(),
+                    );
+                }
+            }
+            create.send().await.unwrap();
+            self.client
+                .admin_set_user_password()
+                .user_pool_id(&self.pool_id)
+                .username(username)
+                .password(PASSWORD)
+                .permanent(true)
+                .send()
+                .await
+                .unwrap();
+        }
+
+        /// Signs the user in with its password: a new access token (its own `jti`).
+        pub async fn sign_in(&self, username: &str) -> String {
+            let auth = self
+                .client
+                .initiate_auth()
+                .client_id(&self.client_id)
+                .auth_flow(AuthFlowType::UserPasswordAuth)
+                .auth_parameters("USERNAME", username)
+                .auth_parameters("PASSWORD", PASSWORD)
+                .send()
+                .await
+                .unwrap();
+            auth.authentication_result()
+                .and_then(|r| r.access_token())
+                .expect("an access token")
+                .to_owned()
+        }
+
+        /// AssociateSoftwareToken: moto's secret is always [`MOTO_TOTP_SECRET`].
+        pub async fn associate_software_token(&self, access_token: &str) {
+            let out = self
+                .client
+                .associate_software_token()
+                .access_token(access_token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(out.secret_code(), Some(MOTO_TOTP_SECRET));
+        }
+
+        /// Associates, verifies and prefers a software token for the token's user, so that
+        /// `/initiate-auth` answers `SOFTWARE_TOKEN_STEP_UP`.
+        pub async fn prefer_software_token(&self, access_token: &str) {
+            self.associate_software_token(access_token).await;
+            // Cognito (and moto) accept the preference only for a verified token.
+            self.client
+                .verify_software_token()
+                .access_token(access_token)
+                .user_code(totp_now().await)
+                .send()
+                .await
+                .unwrap();
+            self.set_software_token_preferred(access_token).await;
+        }
+
+        /// Makes an already verified software token the user's preferred MFA.
+        pub async fn set_software_token_preferred(&self, access_token: &str) {
+            self.client
+                .set_user_mfa_preference()
+                .access_token(access_token)
+                .software_token_mfa_settings(
+                    SoftwareTokenMfaSettingsType::builder()
+                        .enabled(true)
+                        .preferred_mfa(true)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,42 +12,22 @@
 // Test helpers outside `#[test]` functions panic on purpose, like the tests themselves.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use aws_sdk_cognitoidentityprovider::Client;
-use aws_sdk_cognitoidentityprovider::config::retry::RetryConfig;
-use aws_sdk_cognitoidentityprovider::types::{
-    AttributeType, AuthFlowType, ExplicitAuthFlowsType, MessageActionType,
-    SoftwareTokenMfaSettingsType,
-};
 use axum::body::Body;
 use http::{Request, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use stepup_core::api::cognito::local_config;
 use stepup_core::api::{ApiState, CognitoIdp, IdentityProvider, IdpError, MfaSetting, router};
 use stepup_core::clock;
 use stepup_core::session::SessionStatus;
 use stepup_core::store::SessionStore;
 use stepup_core::store::memory::MemorySessionStore;
+use stepup_core::testkit::moto::{self, MotoPool};
 use stepup_core::token::{HttpJwksFetcher, TokenVerifier, VerifierConfig};
 use tower::ServiceExt;
 
-const REGION: &str = "us-east-1";
-const PASSWORD: &str = "Str0ng-Passw0rd!";
-
-/// The code moto accepts now, computed far enough from a step boundary that it is still
-/// valid when moto checks it (moto allows no skew window).
-async fn moto_totp_now() -> String {
-    let mut now = clock::now();
-    if now % 30 >= 27 {
-        tokio::time::sleep(Duration::from_secs(30 - now % 30)).await;
-        now = clock::now();
-    }
-    stepup_core::testkit::moto_totp(now)
-}
-
 // ---------------------------------------------------------------------------------------
-// moto fixtures
+// moto fixtures (the pool helpers live in `stepup_core::testkit::moto`)
 // ---------------------------------------------------------------------------------------
 
 fn moto_endpoint() -> Option<String> {
@@ -63,122 +43,19 @@ fn moto_endpoint() -> Option<String> {
     }
 }
 
-/// A client for moto: one attempt per call (moto answers unimplemented calls with a 500,
-/// which the SDK would otherwise retry) and short timeouts.
-fn moto_client(endpoint: &str) -> Client {
-    let timeouts = aws_sdk_cognitoidentityprovider::config::timeout::TimeoutConfig::builder()
-        .operation_timeout(Duration::from_secs(10))
-        .build();
-    Client::from_conf(
-        local_config(endpoint, REGION)
-            .retry_config(RetryConfig::standard().with_max_attempts(1))
-            .timeout_config(timeouts)
-            .build(),
+/// A fresh pool for one test.
+async fn pool(endpoint: &str) -> MotoPool {
+    MotoPool::create(
+        moto::client(endpoint),
+        &format!("stepup-test-{}", clock::now()),
     )
+    .await
 }
 
-struct Pool {
-    client: Client,
-    pool_id: String,
-    client_id: String,
-}
-
-/// A fresh user pool with an app client allowing USER_PASSWORD_AUTH.
-async fn pool(client: Client) -> Pool {
-    let pool_id = client
-        .create_user_pool()
-        .pool_name(format!("stepup-test-{}", clock::now()))
-        .send()
-        .await
-        .unwrap()
-        .user_pool()
-        .and_then(|p| p.id())
-        .unwrap()
-        .to_owned();
-    let client_id = client
-        .create_user_pool_client()
-        .user_pool_id(&pool_id)
-        .client_name("stepup")
-        .explicit_auth_flows(ExplicitAuthFlowsType::AllowUserPasswordAuth)
-        .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth)
-        .send()
-        .await
-        .unwrap()
-        .user_pool_client()
-        .and_then(|c| c.client_id())
-        .unwrap()
-        .to_owned();
-    Pool {
-        client,
-        pool_id,
-        client_id,
-    }
-}
-
-impl Pool {
-    /// Creates a confirmed user with a phone number and signs it in: its access token.
-    async fn user(&self, username: &str) -> String {
-        self.client
-            .admin_create_user()
-            .user_pool_id(&self.pool_id)
-            .username(username)
-            .message_action(MessageActionType::Suppress)
-            .user_attributes(
-                AttributeType::builder()
-                    .name("phone_number")
-                    .value("+15555550100")
-                    .build()
-                    .unwrap(),
-            )
-            .user_attributes(
-                AttributeType::builder()
-                    .name("phone_number_verified")
-                    .value("true")
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
-        self.client
-            .admin_set_user_password()
-            .user_pool_id(&self.pool_id)
-            .username(username)
-            .password(PASSWORD)
-            .permanent(true)
-            .send()
-            .await
-            .unwrap();
-        let auth = self
-            .client
-            .initiate_auth()
-            .client_id(&self.client_id)
-            .auth_flow(AuthFlowType::UserPasswordAuth)
-            .auth_parameters("USERNAME", username)
-            .auth_parameters("PASSWORD", PASSWORD)
-            .send()
-            .await
-            .unwrap();
-        auth.authentication_result()
-            .and_then(|r| r.access_token())
-            .expect("an access token")
-            .to_owned()
-    }
-
-    /// AssociateSoftwareToken: moto's secret is always the same.
-    async fn associate_software_token(&self, access_token: &str) {
-        let secret = self
-            .client
-            .associate_software_token()
-            .access_token(access_token)
-            .send()
-            .await
-            .unwrap()
-            .secret_code()
-            .unwrap()
-            .to_owned();
-        assert_eq!(secret, stepup_core::testkit::MOTO_TOTP_SECRET);
-    }
+/// A confirmed user with a verified phone number, signed in: its access token.
+async fn user(pool: &MotoPool, username: &str) -> String {
+    pool.create_user(username, Some("+15555550100")).await;
+    pool.sign_in(username).await
 }
 
 // ---------------------------------------------------------------------------------------
@@ -190,8 +67,8 @@ async fn cognito_idp_reads_the_user_and_verifies_software_token_codes() {
     let Some(endpoint) = moto_endpoint() else {
         return;
     };
-    let pool = pool(moto_client(&endpoint)).await;
-    let token = pool.user("alice").await;
+    let pool = pool(&endpoint).await;
+    let token = user(&pool, "alice").await;
     let idp = CognitoIdp::new(pool.client.clone());
 
     let user = idp.get_user(&token).await.unwrap();
@@ -202,7 +79,7 @@ async fn cognito_idp_reads_the_user_and_verifies_software_token_codes() {
     assert!(user.phone_number_verified);
 
     pool.associate_software_token(&token).await;
-    let right = moto_totp_now().await;
+    let right = moto::totp_now().await;
     let wrong = if right == "000000" {
         "111111"
     } else {
@@ -215,18 +92,7 @@ async fn cognito_idp_reads_the_user_and_verifies_software_token_codes() {
     assert_eq!(idp.verify_software_token(&token, &right).await, Ok(()));
 
     // With the software token preferred, GetUser reports it.
-    pool.client
-        .set_user_mfa_preference()
-        .access_token(&token)
-        .software_token_mfa_settings(
-            SoftwareTokenMfaSettingsType::builder()
-                .enabled(true)
-                .preferred_mfa(true)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    pool.set_software_token_preferred(&token).await;
     let user = idp.get_user(&token).await.unwrap();
     assert_eq!(user.preferred_mfa, Some(MfaSetting::SoftwareToken));
     assert_eq!(user.mfa_settings, vec![MfaSetting::SoftwareToken]);
@@ -237,7 +103,7 @@ async fn a_garbage_access_token_is_not_authorized() {
     let Some(endpoint) = moto_endpoint() else {
         return;
     };
-    let idp = CognitoIdp::new(moto_client(&endpoint));
+    let idp = CognitoIdp::new(moto::client(&endpoint));
     assert_eq!(
         idp.get_user("not-a-token").await,
         Err(IdpError::NotAuthorized)
@@ -253,8 +119,8 @@ async fn calls_moto_does_not_implement_are_unavailable_without_hanging() {
     let Some(endpoint) = moto_endpoint() else {
         return;
     };
-    let pool = pool(moto_client(&endpoint)).await;
-    let token = pool.user("bob").await;
+    let pool = pool(&endpoint).await;
+    let token = user(&pool, "bob").await;
     let idp = CognitoIdp::new(pool.client.clone());
     let sent = tokio::time::timeout(Duration::from_secs(15), idp.send_sms_code(&token))
         .await
@@ -284,33 +150,13 @@ async fn a_moto_user_steps_up_through_the_router() {
     let Some(endpoint) = moto_endpoint() else {
         return;
     };
-    let pool = pool(moto_client(&endpoint)).await;
-    let token = pool.user("carol").await;
-    pool.associate_software_token(&token).await;
-    // Enrolment: Cognito (and moto) accept the preference only for a verified token.
-    pool.client
-        .verify_software_token()
-        .access_token(&token)
-        .user_code(moto_totp_now().await)
-        .send()
-        .await
-        .unwrap();
-    pool.client
-        .set_user_mfa_preference()
-        .access_token(&token)
-        .software_token_mfa_settings(
-            SoftwareTokenMfaSettingsType::builder()
-                .enabled(true)
-                .preferred_mfa(true)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let pool = pool(&endpoint).await;
+    let token = user(&pool, "carol").await;
+    pool.prefer_software_token(&token).await;
 
-    let mut config = VerifierConfig::cognito(REGION, &pool.pool_id, [pool.client_id.clone()]);
+    let mut config = VerifierConfig::cognito(moto::REGION, &pool.pool_id, [pool.client_id.clone()]);
     // moto's `iss` is the AWS form; its JWKS is served on the local endpoint.
-    config.jwks_url = format!("{endpoint}/{}/.well-known/jwks.json", pool.pool_id);
+    config.jwks_url = pool.jwks_url(&endpoint);
     let verifier = TokenVerifier::new(config, Arc::new(HttpJwksFetcher::new().unwrap()));
     verifier.jwks().refresh(clock::now()).await.unwrap();
     let sessions = Arc::new(MemorySessionStore::new());
@@ -345,7 +191,7 @@ async fn a_moto_user_steps_up_through_the_router() {
     let answer = |code: &str| {
         json!({"step-up-type": "SOFTWARE_TOKEN_STEP_UP", "challenge-response": code}).to_string()
     };
-    let right = moto_totp_now().await;
+    let right = moto::totp_now().await;
     let wrong = if right == "000000" {
         "111111"
     } else {

@@ -10,7 +10,7 @@
 //! tests are skipped with a note, except under `CI=true`, where they fail.
 //!
 //! The last test runs against a real cluster (`KUBECONFIG`); no cluster exists on the
-//! project's machines or in CI, so it is `#[ignore]`d and runs only with `--ignored`.
+//! project's machines or in CI, so it is ignored (with its reason) and runs only with `--ignored`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -992,7 +992,7 @@ async fn an_expired_lease_is_taken_over_guarded_by_its_resource_version() {
 /// Needs a cluster (`KUBECONFIG`) and DynamoDB Local: installs the CRD, runs the
 /// controller in-process against the cluster, creates, changes and deletes a policy in
 /// the `default` namespace, and watches the table. No cluster exists on the project's
-/// machines or in CI, so it is `#[ignore]`d (reported as ignored, never as a pass); run
+/// machines or in CI, so it is ignored (reported as ignored, never as a pass); run
 /// it with `KUBECONFIG=... ./scripts/test -p stepup-operator --test controller --
 /// --ignored`, where a missing `KUBECONFIG` fails it.
 #[tokio::test]

@@ -22,10 +22,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use aws_sdk_cognitoidentityprovider::config::retry::RetryConfig;
-use aws_sdk_cognitoidentityprovider::types::{
-    AuthFlowType, ExplicitAuthFlowsType, MessageActionType, SoftwareTokenMfaSettingsType,
-};
 use axum::Router;
 use axum::extract::Request;
 use clap::Parser;
@@ -41,7 +37,7 @@ use stepup_core::item::{Attr, Item};
 use stepup_core::session::SessionStatus;
 use stepup_core::store::dynamo::{self, DynamoSessionStore, DynamoSettingStore, create_tables};
 use stepup_core::store::{SessionStore, SettingStore, TableNames};
-use stepup_core::testkit::MOTO_TOTP_SECRET;
+use stepup_core::testkit::moto::{self, MotoPool};
 use stepup_core::testkit::{TEST_JWKS, TestIssuer};
 use stepup_core::token::HttpJwksFetcher;
 use stepup_sidecar::{AwsClients, Config, RunningSidecar, ServeOptions};
@@ -62,8 +58,6 @@ impl Mode {
     }
 }
 
-const REGION: &str = "us-east-1";
-const PASSWORD: &str = "Str0ng-Passw0rd!";
 /// `--max-failed-attempts` of the sidecar under test.
 const MAX_FAILED_ATTEMPTS: u32 = 3;
 
@@ -184,16 +178,6 @@ async fn create_and_seed(endpoint: &str, names: &TableNames) {
         .unwrap();
 }
 
-/// The code moto accepts now, at least 3 s before the step ends (moto allows no skew).
-async fn moto_totp_now() -> String {
-    let mut now = clock::now();
-    if now % 30 >= 27 {
-        tokio::time::sleep(Duration::from_secs(30 - now % 30)).await;
-        now = clock::now();
-    }
-    stepup_core::testkit::moto_totp(now)
-}
-
 /// A six-digit code that is not `right`.
 fn wrong_code(right: &str, n: u8) -> String {
     let code = format!("{n}{n}{n}{n}{n}{n}");
@@ -242,107 +226,22 @@ fn payload(token: &str) -> Value {
 /// TOTP app associated, verified and preferred (so `/initiate-auth` answers
 /// `SOFTWARE_TOKEN_STEP_UP`).
 async fn moto_user(endpoint: &str, name: &str, sessions: usize) -> MotoUser {
-    let timeouts = aws_sdk_cognitoidentityprovider::config::timeout::TimeoutConfig::builder()
-        .operation_timeout(Duration::from_secs(10))
-        .build();
-    let client = aws_sdk_cognitoidentityprovider::Client::from_conf(
-        stepup_core::api::cognito::local_config(endpoint, REGION)
-            .retry_config(RetryConfig::standard().with_max_attempts(1))
-            .timeout_config(timeouts)
-            .build(),
-    );
-    let pool_id = client
-        .create_user_pool()
-        .pool_name(format!("stepup-{name}"))
-        .send()
-        .await
-        .unwrap()
-        .user_pool()
-        .and_then(|p| p.id())
-        .unwrap()
-        .to_owned();
-    let client_id = client
-        .create_user_pool_client()
-        .user_pool_id(&pool_id)
-        .client_name("stepup-e2e")
-        .explicit_auth_flows(ExplicitAuthFlowsType::AllowUserPasswordAuth)
-        .send()
-        .await
-        .unwrap()
-        .user_pool_client()
-        .and_then(|c| c.client_id())
-        .unwrap()
-        .to_owned();
-    client
-        .admin_create_user()
-        .user_pool_id(&pool_id)
-        .username(name)
-        .message_action(MessageActionType::Suppress)
-        .send()
-        .await
-        .unwrap();
-    client
-        .admin_set_user_password()
-        .user_pool_id(&pool_id)
-        .username(name)
-        .password(PASSWORD)
-        .permanent(true)
-        .send()
-        .await
-        .unwrap();
+    let pool = MotoPool::create(moto::client(endpoint), &format!("stepup-{name}")).await;
+    pool.create_user(name, None).await;
     let mut tokens = Vec::new();
     // Signed in before MFA is set up: afterwards moto would answer with an MFA challenge.
     for _ in 0..sessions {
-        let auth = client
-            .initiate_auth()
-            .client_id(&client_id)
-            .auth_flow(AuthFlowType::UserPasswordAuth)
-            .auth_parameters("USERNAME", name)
-            .auth_parameters("PASSWORD", PASSWORD)
-            .send()
-            .await
-            .unwrap();
-        tokens.push(
-            auth.authentication_result()
-                .and_then(|r| r.access_token())
-                .unwrap()
-                .to_owned(),
-        );
+        tokens.push(pool.sign_in(name).await);
     }
-    let secret = client
-        .associate_software_token()
-        .access_token(&tokens[0])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(secret.secret_code(), Some(MOTO_TOTP_SECRET));
-    client
-        .verify_software_token()
-        .access_token(&tokens[0])
-        .user_code(moto_totp_now().await)
-        .send()
-        .await
-        .unwrap();
-    client
-        .set_user_mfa_preference()
-        .access_token(&tokens[0])
-        .software_token_mfa_settings(
-            SoftwareTokenMfaSettingsType::builder()
-                .enabled(true)
-                .preferred_mfa(true)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    pool.prefer_software_token(&tokens[0]).await;
     let jtis: std::collections::HashSet<String> = tokens
         .iter()
         .map(|t| payload(t)["jti"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(jtis.len(), sessions, "one jti per sign-in");
     MotoUser {
-        pool_id,
-        client_id,
+        pool_id: pool.pool_id,
+        client_id: pool.client_id,
         tokens,
     }
 }
@@ -702,7 +601,7 @@ async fn through_envoy(mode: Mode) {
     let config = Config::try_parse_from([
         "stepup-sidecar",
         "--region",
-        REGION,
+        moto::REGION,
         "--user-pool-id",
         &user.pool_id,
         "--allowed-client-ids",
@@ -722,7 +621,7 @@ async fn through_envoy(mode: Mode) {
     config.validate().unwrap();
     assert!(config.completion_cache().is_some(), "the default: on");
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
+        .region(aws_config::Region::new(moto::REGION))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "dummy", "dummy", None, None, "static",
         ))
@@ -868,7 +767,7 @@ async fn through_envoy(mode: Mode) {
     assert_transfer_challenged(&envoy, &a).await;
 
     // A wrong code: 401, counted in the session item.
-    let right = moto_totp_now().await;
+    let right = moto::totp_now().await;
     let (status, _, body) = respond(&envoy, &a, &wrong_code(&right, 0)).await;
     assert_eq!((status, body), (401, challenge_failed()));
     let s = sessions.get(&jti(&a), clock::now()).await.unwrap().unwrap();
@@ -877,7 +776,7 @@ async fn through_envoy(mode: Mode) {
     assert_eq!(s.user_id, username);
 
     // The right code: 200, and the session is completed with a conditional write.
-    let right = moto_totp_now().await;
+    let right = moto::totp_now().await;
     let right_step = clock::now() / 30;
     let (status, _, body) = respond(&envoy, &a, &right).await;
     assert_eq!((status, body), (200, challenge_successful()));
@@ -920,7 +819,7 @@ async fn through_envoy(mode: Mode) {
     // (429 with Retry-After) until its TTL; then even the right code is refused.
     let (status, body) = initiate(&envoy, &b).await;
     assert_eq!(status, 200, "{body}");
-    let right = moto_totp_now().await;
+    let right = moto::totp_now().await;
     for n in 1..MAX_FAILED_ATTEMPTS {
         let (status, _, _) = respond(&envoy, &b, &wrong_code(&right, n as u8)).await;
         assert_eq!(status, 401, "attempt {n}");
@@ -929,7 +828,7 @@ async fn through_envoy(mode: Mode) {
     assert_eq!(status, 429, "{body}");
     assert_eq!(body["code"], "TOO_MANY_REQUESTS");
     assert!(retry_after.unwrap().parse::<u64>().unwrap() > 0);
-    let (status, _, _) = respond(&envoy, &b, &moto_totp_now().await).await;
+    let (status, _, _) = respond(&envoy, &b, &moto::totp_now().await).await;
     assert_eq!(status, 429, "locked: even the right code");
     let (status, _) = initiate(&envoy, &b).await;
     assert_eq!(status, 429, "locked: no new challenge either");
@@ -945,7 +844,8 @@ async fn through_envoy(mode: Mode) {
     let now = clock::now();
     let mut claims = fixture.claims(&username, &format!("{run}-fixture"), now);
     claims["iss"] = json!(format!(
-        "https://cognito-idp.{REGION}.amazonaws.com/{}",
+        "https://cognito-idp.{}.amazonaws.com/{}",
+        moto::REGION,
         user.pool_id
     ));
     claims["client_id"] = json!(user.client_id);
@@ -1056,7 +956,7 @@ async fn through_envoy(mode: Mode) {
         (status, body),
         (200, json!({"code": "SOFTWARE_TOKEN_STEP_UP"}))
     );
-    let (status, _, body) = respond(&envoy, &c, &moto_totp_now().await).await;
+    let (status, _, body) = respond(&envoy, &c, &moto::totp_now().await).await;
     assert_eq!((status, body), (200, challenge_successful()));
     let e = transfer_allowed(&envoy, &c).await;
     assert_eq!(seen(&e, "x-stepup-status"), ["complete"], "{e}");
