@@ -207,6 +207,22 @@ pub fn moto_totp(now: UnixSeconds) -> String {
     totp_sha1(&secret, now, 6)
 }
 
+/// The claims of a JWT, read without checking anything (tests read the `jti` of tokens an
+/// identity provider issued). `Value::Null` for a string that is not a JWT.
+pub fn jwt_claims(token: &str) -> Value {
+    use base64::Engine;
+    token
+        .split('.')
+        .nth(1)
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p.trim_end_matches('='))
+                .ok()
+        })
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or(Value::Null)
+}
+
 /// moto standing in for Cognito user pools: a pool with an app client, users, sign-in and
 /// software-token set-up, shared by the Cognito client tests and the Envoy end-to-end
 /// tests. The helpers panic on a failed call, as test code does.
@@ -422,6 +438,13 @@ mod tests {
         ] {
             assert_eq!(totp_sha1(secret, t, 8), want, "t={t}");
         }
+    }
+
+    #[test]
+    fn jwt_claims_reads_the_payload_of_a_signed_token() {
+        let issuer = TestIssuer::new();
+        assert_eq!(jwt_claims(&issuer.token("alice", "j-1", 10))["jti"], "j-1");
+        assert_eq!(jwt_claims("not a jwt"), Value::Null);
     }
 
     #[test]

@@ -202,35 +202,12 @@ async fn a_moto_user_steps_up_through_the_router() {
     let (status, body) = call("/respond-to-challenge", answer(&right)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
-    let jti = {
-        // The session is keyed by the token's jti: read it from the (verified) payload.
-        let payload = token.split('.').nth(1).unwrap();
-        let claims: Value = serde_json::from_slice(&base64url_decode(payload)).unwrap();
-        claims["jti"].as_str().unwrap().to_owned()
-    };
+    // The session is keyed by the token's jti.
+    let jti = stepup_core::testkit::jwt_claims(&token)["jti"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let session = sessions.get(&jti, clock::now()).await.unwrap().unwrap();
     assert_eq!(session.status, SessionStatus::Completed);
     assert_eq!(session.failed_attempts, 1);
-}
-
-fn base64url_decode(s: &str) -> Vec<u8> {
-    let (mut buf, mut bits, mut out) = (0u32, 0u32, Vec::new());
-    for c in s.trim_end_matches('=').bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' => 62,
-            b'_' => 63,
-            other => panic!("not base64url: {other}"),
-        };
-        buf = (buf << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-            buf &= (1 << bits) - 1;
-        }
-    }
-    out
 }

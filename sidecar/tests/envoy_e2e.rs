@@ -200,26 +200,7 @@ struct MotoUser {
 }
 
 fn payload(token: &str) -> Value {
-    let part = token.split('.').nth(1).unwrap();
-    let (mut buf, mut bits, mut out) = (0u32, 0u32, Vec::new());
-    for c in part.trim_end_matches('=').bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' => 62,
-            b'_' => 63,
-            other => panic!("not base64url: {other}"),
-        };
-        buf = (buf << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-            buf &= (1 << bits) - 1;
-        }
-    }
-    serde_json::from_slice(&out).unwrap()
+    stepup_core::testkit::jwt_claims(token)
 }
 
 /// A pool and client, a user signed in `sessions` times (one access token each), then a
