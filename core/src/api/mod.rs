@@ -19,5 +19,8 @@ pub mod router;
 
 #[cfg(feature = "cognito")]
 pub use cognito::CognitoIdp;
-pub use idp::{IdentityProvider, IdpError, MfaSetting, UserInfo};
+pub use idp::{
+    AuthSession, ChallengeReply, IdentityProvider, IdpError, MfaSetting, SignInStep, SignedInToken,
+    UserInfo,
+};
 pub use router::{ApiError, ApiState, StepUpType, router};
