@@ -1,8 +1,9 @@
 //! The engine: gathers the inputs of the pure [`crate::decision`] function from the
 //! caches and stores, in the order that keeps every request's cost low:
 //!
-//! 1. the token (a signature check against the cached JWKS; no I/O unless the `kid` is
-//!    unknown) — a missing or invalid token is 401 whatever the path;
+//! 1. the token (`Authorization: Bearer <token>` only, then a signature check against the
+//!    cached JWKS; no I/O unless the `kid` is unknown) — a missing token, a malformed
+//!    header or an invalid token is 401 whatever the path;
 //! 2. the canonical path, method and host, and the governing rule from the in-memory
 //!    policy index (no I/O);
 //! 3. only for a `STEP_UP_REQUIRED` rule that the token's own claims do not satisfy: the
@@ -14,11 +15,11 @@
 use crate::canonical::canonicalize;
 use crate::clock::UnixSeconds;
 use crate::completion_cache::CompletionCache;
-use crate::decision::{self, Decision, DenyReason, Stage, TokenOutcome};
+use crate::decision::{self, AuthFailure, Decision, DenyReason, Stage, TokenOutcome};
 use crate::policy::{PolicyCache, canonical_host};
 use crate::session::Session;
-use crate::store::SessionStore;
-use crate::token::{TokenVerifier, extract_bearer};
+use crate::store::{SessionStore, StoreError};
+use crate::token::{BearerError, TokenVerifier, extract_bearer};
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -105,24 +106,27 @@ impl Engine {
     }
 
     async fn check_inner(&self, req: &CheckRequest<'_>, now: UnixSeconds) -> Decision {
-        let claims = match req.authorization.and_then(extract_bearer) {
-            None => None,
-            Some(token) => match self.verifier.verify(token, now).await {
-                Ok(claims) => Some(claims),
-                Err(e) => {
-                    tracing::debug!(reason = e.metric_label(), "token refused");
+        let token = match extract_bearer(req.authorization) {
+            Ok(token) => token,
+            Err(e) => {
+                if e == BearerError::Malformed {
+                    tracing::debug!(reason = e.metric_label(), "authorization header refused");
                     metrics::counter!("stepup_token_errors_total", "kind" => e.metric_label())
                         .increment(1);
-                    return Decision::Unauthenticated {
-                        invalid_token: true,
-                    };
                 }
-            },
+                return Decision::Unauthenticated { reason: e.into() };
+            }
         };
-        let Some(claims) = claims else {
-            return Decision::Unauthenticated {
-                invalid_token: false,
-            };
+        let claims = match self.verifier.verify(token, now).await {
+            Ok(claims) => claims,
+            Err(e) => {
+                tracing::debug!(reason = e.metric_label(), "token refused");
+                metrics::counter!("stepup_token_errors_total", "kind" => e.metric_label())
+                    .increment(1);
+                return Decision::Unauthenticated {
+                    reason: AuthFailure::InvalidToken,
+                };
+            }
         };
 
         let path = match canonicalize(req.path) {
@@ -160,11 +164,21 @@ impl Engine {
                     metrics::counter!("stepup_completion_cache_total", "result" => "miss")
                         .increment(1);
                 }
-                let session = self.sessions.get(key, now).await.inspect_err(|e| {
-                    tracing::warn!(error = %e, "session store unreadable: refusing privileged request");
-                    metrics::counter!("stepup_store_errors_total", "table" => "session", "kind" => e.metric_label())
-                        .increment(1);
-                });
+                let session = match self.sessions.get(key, now).await {
+                    // One item stepup cannot read is not an outage: it is "no completed
+                    // step-up", so the caller gets the challenge (and may complete a new
+                    // step-up), never a 403 for the whole store.
+                    Err(StoreError::Malformed { key, source }) => {
+                        tracing::warn!(session = %key, error = %source, "unreadable session item: treated as no completed step-up");
+                        metrics::counter!("stepup_session_items_unreadable_total").increment(1);
+                        Ok(None)
+                    }
+                    other => other.inspect_err(|e| {
+                        tracing::warn!(error = %e, "session store unavailable: refusing privileged request");
+                        metrics::counter!("stepup_store_errors_total", "table" => "session", "kind" => e.metric_label())
+                            .increment(1);
+                    }),
+                };
                 if let (Some(cache), Ok(Some(s))) = (&self.completions, &session) {
                     cache.remember(key, s, claims.exp, now);
                 }

@@ -42,6 +42,7 @@ pub mod session;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod timestamp;
 pub mod token;
 
 pub use decision::{Decision, DenyReason};

@@ -2,26 +2,35 @@
 //! or `origin_jti` when configured) and its state machine as pure transitions.
 //!
 //! ```text
-//!              initiate                      right code
-//!   (absent) ───────────► REQUIRED ─────────────────────────► COMPLETED ──┐ right code again:
-//!                          │   ▲                                  ▲       │ completedAt := now
-//!                          │   └─ wrong code, failures < max      └───────┘ (fresh for maxAge)
-//!                          │
-//!                          └─ wrong code, failures = max ──► locked (lockedUntil = ttl)
-//!                                                            every attempt refused (429)
+//!              initiate              reserve attempt              right code
+//!   (absent) ───────────► REQUIRED ──────────────────► (in flight) ──────────► COMPLETED
+//!                          ▲  failedAttempts + 1            │      attempt given back,
+//!                          │  (refused at the limit: 429)   │      completedAt := now
+//!                          └── wrong code: the attempt stays counted
+//!
+//!   failedAttempts >= max_failed_attempts ──► locked until `ttl`: every reservation refused
 //!   any state ── ttl passes ──► (absent): a read treats an item past its `ttl` as gone,
 //!                                         whether or not DynamoDB has swept it yet.
 //! ```
 //!
-//! Every transition returns a new [`Session`] with `version + 1`; the stores write it only
-//! if the stored version is still the one read (optimistic concurrency), so two requests
-//! racing on one session can never both count or both complete.
+//! An attempt is *reserved* before a code goes to the identity provider, in one atomic
+//! conditional update ([`SessionChange::ReserveAttempt`]): however many answers arrive at
+//! once, at most `max_failed_attempts` of them are ever checked. Every change is a
+//! [`SessionChange`] that the stores apply atomically (DynamoDB: one `UpdateItem` of the
+//! changed attributes, so attributes stepup does not know survive); [`Session::apply`] is
+//! its pure definition, which the in-memory store runs and the shared store tests hold the
+//! DynamoDB store to.
+//!
+//! Items written by the seed read as they are: ISO-8601 timestamps, no `completedAt` (a
+//! `STEP_UP_COMPLETED` item counts as completed at its `lastUpdateTimestamp`), no
+//! `version`.
 //!
 //! A code that was accepted once is refused afterwards: [`replay_key`] names a short-lived
 //! marker that the store creates with a conditional put ([`crate::store::SessionStore::claim_once`]).
 
 use crate::clock::UnixSeconds;
 use crate::item::{Attr, AttrError, Item, ItemExt};
+use crate::timestamp::{opt_time, to_iso8601};
 use sha2::{Digest, Sha256};
 use std::fmt;
 
@@ -32,6 +41,9 @@ pub enum SessionStatus {
     Required,
     /// `STEP_UP_COMPLETED`: a code was verified at `completedAt`.
     Completed,
+    /// `STEP_UP_NOT_REQUIRED`: written by the seed for a path without step-up; never a
+    /// completion.
+    NotRequired,
 }
 
 impl SessionStatus {
@@ -40,6 +52,7 @@ impl SessionStatus {
         match self {
             SessionStatus::Required => "STEP_UP_REQUIRED",
             SessionStatus::Completed => "STEP_UP_COMPLETED",
+            SessionStatus::NotRequired => "STEP_UP_NOT_REQUIRED",
         }
     }
 }
@@ -96,7 +109,8 @@ impl fmt::Display for Factor {
 /// Limits of the state machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionLimits {
-    /// Failed answers after which the session is locked until its `ttl`.
+    /// Failed answers (attempts reserved and not given back) after which the session is
+    /// locked until its `ttl`.
     pub max_failed_attempts: u32,
     /// Seconds a session outlives its token's `exp` (the item's `ttl` is `exp + margin`).
     pub ttl_margin: u64,
@@ -126,13 +140,14 @@ pub struct Session {
     pub completed_at: Option<UnixSeconds>,
     /// `factor`: the factor of the last accepted code.
     pub factor: Option<Factor>,
-    /// `failedAttempts`
+    /// `failedAttempts`: attempts reserved and not given back by a success.
     pub failed_attempts: u32,
-    /// `lockedUntil`: attempts are refused before this time.
+    /// `lockedUntil`: attempts are refused before this time. stepup locks by
+    /// `failedAttempts` alone; this is read so that an operator can lock a session by hand.
     pub locked_until: Option<UnixSeconds>,
-    /// `createTimestamp`
+    /// `createTimestamp` (written as ISO-8601, as the seed does)
     pub created_at: UnixSeconds,
-    /// `lastUpdateTimestamp`
+    /// `lastUpdateTimestamp` (written as ISO-8601, as the seed does)
     pub updated_at: UnixSeconds,
     /// `ttl`: DynamoDB's expiry attribute; never later than the token's `exp` plus the margin.
     pub ttl: UnixSeconds,
@@ -149,6 +164,43 @@ pub enum AttemptRefused {
         /// end of the lockout
         until: UnixSeconds,
     },
+}
+
+/// An atomic change of a stored session (see [`Session::apply`] for what each does and
+/// when it is refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionChange {
+    /// One more attempt counted, refused while the session is locked.
+    ReserveAttempt {
+        /// The lockout limit.
+        limits: SessionLimits,
+    },
+    /// A reserved attempt given back; refused when none is counted.
+    ReleaseAttempt,
+    /// Completed now with this factor, the reserved attempt given back.
+    Complete {
+        /// The factor whose code was accepted.
+        factor: Factor,
+    },
+}
+
+impl SessionChange {
+    /// The item attributes the change writes (the stores write exactly these).
+    pub fn written_attributes(self) -> &'static [&'static str] {
+        match self {
+            SessionChange::ReserveAttempt { .. } | SessionChange::ReleaseAttempt => {
+                &["failedAttempts", "version", "lastUpdateTimestamp"]
+            }
+            SessionChange::Complete { .. } => &[
+                "failedAttempts",
+                "version",
+                "lastUpdateTimestamp",
+                "stepUpStatus",
+                "completedAt",
+                "factor",
+            ],
+        }
+    }
 }
 
 /// What the decision needs to know about a session.
@@ -198,43 +250,82 @@ impl Session {
         self.ttl <= now
     }
 
-    /// Whether an answer may be checked now.
-    pub fn check_attempt_allowed(&self, now: UnixSeconds) -> Result<(), AttemptRefused> {
-        match self.locked_until {
-            Some(until) if until > now => Err(AttemptRefused::Locked { until }),
-            _ => Ok(()),
+    /// Until when answers are refused at `now`, if they are: the session's `ttl` once
+    /// `max_failed_attempts` failures are counted, or a future `lockedUntil`.
+    pub fn locked_until(&self, now: UnixSeconds, limits: &SessionLimits) -> Option<UnixSeconds> {
+        let by_count = (self.failed_attempts >= limits.max_failed_attempts).then_some(self.ttl);
+        let by_hand = self.locked_until.filter(|until| *until > now);
+        match (by_count, by_hand) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
         }
     }
 
-    /// The session after a wrong answer: counted, and locked until its `ttl` once the
-    /// count reaches the limit.
-    pub fn after_failure(&self, now: UnixSeconds, limits: &SessionLimits) -> Session {
-        let failed_attempts = self.failed_attempts.saturating_add(1);
-        let locked_until = if failed_attempts >= limits.max_failed_attempts {
-            Some(self.ttl)
-        } else {
-            self.locked_until
-        };
+    /// Whether an answer may be checked now.
+    pub fn check_attempt_allowed(
+        &self,
+        now: UnixSeconds,
+        limits: &SessionLimits,
+    ) -> Result<(), AttemptRefused> {
+        match self.locked_until(now, limits) {
+            Some(until) => Err(AttemptRefused::Locked { until }),
+            None => Ok(()),
+        }
+    }
+
+    /// The session with one more attempt reserved, or why none may be.
+    pub fn reserve_attempt(
+        &self,
+        now: UnixSeconds,
+        limits: &SessionLimits,
+    ) -> Result<Session, AttemptRefused> {
+        self.check_attempt_allowed(now, limits)?;
+        Ok(Session {
+            failed_attempts: self.failed_attempts.saturating_add(1),
+            updated_at: now,
+            version: self.version + 1,
+            ..self.clone()
+        })
+    }
+
+    /// The session with a reserved attempt given back (the password was right and a code
+    /// is now awaited): the reservation was not a failure.
+    pub fn release_attempt(&self, now: UnixSeconds) -> Session {
         Session {
-            failed_attempts,
-            locked_until,
+            failed_attempts: self.failed_attempts.saturating_sub(1),
             updated_at: now,
             version: self.version + 1,
             ..self.clone()
         }
     }
 
-    /// The session after a right answer with `factor`: completed now. The failure count is
-    /// kept (a lockout is per session, not per success), so a success does not reset the
-    /// attempts an attacker already spent.
+    /// The session after a right answer with `factor`: completed now, and the attempt
+    /// reserved for it given back, so `failedAttempts` counts failures only.
     pub fn after_success(&self, factor: Factor, now: UnixSeconds) -> Session {
         Session {
             status: SessionStatus::Completed,
             completed_at: Some(now),
             factor: Some(factor),
+            failed_attempts: self.failed_attempts.saturating_sub(1),
             updated_at: now,
             version: self.version + 1,
             ..self.clone()
+        }
+    }
+
+    /// The pure definition of a store's atomic [`SessionChange`]: the new session, or
+    /// `None` when the change's condition does not hold (the stores then change nothing).
+    /// The caller has already checked that the session is live.
+    pub fn apply(&self, change: SessionChange, now: UnixSeconds) -> Option<Session> {
+        match change {
+            SessionChange::ReserveAttempt { limits } => self.reserve_attempt(now, &limits).ok(),
+            SessionChange::ReleaseAttempt => {
+                (self.failed_attempts > 0).then(|| self.release_attempt(now))
+            }
+            // Only after a reservation: its attempt is given back in the same write.
+            SessionChange::Complete { factor } => {
+                (self.failed_attempts > 0).then(|| self.after_success(factor, now))
+            }
         }
     }
 
@@ -243,12 +334,13 @@ impl Session {
         match session {
             None => SessionView::Absent,
             Some(s) if s.is_expired(now) => SessionView::Absent,
-            Some(s) => match (s.status, s.completed_at) {
-                (SessionStatus::Completed, Some(at)) => SessionView::Completed {
-                    at,
+            Some(s) => match s.status {
+                // The seed writes no `completedAt`: its last update is when it completed.
+                SessionStatus::Completed => SessionView::Completed {
+                    at: s.completed_at.unwrap_or(s.updated_at),
                     factor: s.factor,
                 },
-                _ => SessionView::Pending,
+                SessionStatus::Required | SessionStatus::NotRequired => SessionView::Pending,
             },
         }
     }
@@ -270,19 +362,26 @@ impl Session {
         if let Some(until) = self.locked_until {
             item.insert("lockedUntil".into(), Attr::n(until));
         }
-        item.insert("createTimestamp".into(), Attr::n(self.created_at));
-        item.insert("lastUpdateTimestamp".into(), Attr::n(self.updated_at));
+        item.insert(
+            "createTimestamp".into(),
+            Attr::s(to_iso8601(self.created_at)),
+        );
+        item.insert(
+            "lastUpdateTimestamp".into(),
+            Attr::s(to_iso8601(self.updated_at)),
+        );
         item.insert("ttl".into(), Attr::n(self.ttl));
         item.insert("version".into(), Attr::n(self.version));
         item
     }
 
-    /// Reads a session item. A malformed item is an error, which the decision treats as
-    /// "no completed step-up" (fail closed).
+    /// Reads a session item, as stepup or the seed wrote it. A malformed item is an error,
+    /// which the decision treats as "no completed step-up" (the challenge).
     pub fn from_item(item: &Item) -> Result<Session, AttrError> {
         let status = match item.req_s("stepUpStatus")? {
             "STEP_UP_REQUIRED" => SessionStatus::Required,
             "STEP_UP_COMPLETED" => SessionStatus::Completed,
+            "STEP_UP_NOT_REQUIRED" => SessionStatus::NotRequired,
             other => {
                 return Err(AttrError::Invalid {
                     name: "stepUpStatus",
@@ -298,18 +397,18 @@ impl Session {
             })?),
         };
         let failed = item.opt_u64("failedAttempts")?.unwrap_or(0);
-        let created_at = item.opt_u64("createTimestamp")?.unwrap_or(0);
+        let created_at = opt_time(item, "createTimestamp")?.unwrap_or(0);
         Ok(Session {
             session_id: item.req_s("sessionId")?.to_owned(),
             user_id: item.opt_s("userId")?.unwrap_or_default().to_owned(),
             client_id: item.opt_s("clientId")?.unwrap_or_default().to_owned(),
             status,
-            completed_at: item.opt_u64("completedAt")?,
+            completed_at: opt_time(item, "completedAt")?,
             factor,
             failed_attempts: u32::try_from(failed).unwrap_or(u32::MAX),
             locked_until: item.opt_u64("lockedUntil")?,
             created_at,
-            updated_at: item.opt_u64("lastUpdateTimestamp")?.unwrap_or(created_at),
+            updated_at: opt_time(item, "lastUpdateTimestamp")?.unwrap_or(created_at),
             // The seed's items carry `ttl`; one without it never expires by itself, which
             // is what DynamoDB does with it too.
             ttl: item.opt_u64("ttl")?.unwrap_or(u64::MAX),
@@ -363,27 +462,107 @@ mod tests {
     }
 
     #[test]
-    fn wrong_codes_lock_the_session_until_its_ttl_at_the_limit() {
+    fn reserved_attempts_lock_the_session_until_its_ttl_at_the_limit() {
         let limits = SessionLimits {
             max_failed_attempts: 3,
             ttl_margin: 300,
         };
         let mut s = fresh();
-        for i in 1..=2 {
-            s = s.after_failure(NOW + i, &limits);
+        for i in 1..=3 {
+            s = s.reserve_attempt(NOW + i, &limits).unwrap();
             assert_eq!(s.failed_attempts, i as u32);
-            assert!(s.check_attempt_allowed(NOW + i).is_ok());
         }
-        s = s.after_failure(NOW + 3, &limits);
         assert_eq!(
-            s.check_attempt_allowed(NOW + 4),
+            s.reserve_attempt(NOW + 4, &limits),
             Err(AttemptRefused::Locked { until: s.ttl })
         );
-        assert!(
-            s.check_attempt_allowed(s.ttl).is_ok(),
-            "the lock ends with the session"
+        assert_eq!(
+            s.apply(SessionChange::ReserveAttempt { limits }, NOW + 4),
+            None
         );
         assert_eq!(s.version, 4);
+    }
+
+    #[test]
+    fn a_success_gives_its_attempt_back_so_only_failures_count() {
+        let limits = SessionLimits::default();
+        let s = fresh().reserve_attempt(NOW, &limits).unwrap();
+        let done = s
+            .apply(
+                SessionChange::Complete {
+                    factor: Factor::Sms,
+                },
+                NOW + 1,
+            )
+            .unwrap();
+        assert_eq!(done.failed_attempts, 0);
+        assert_eq!(done.status, SessionStatus::Completed);
+        let released = s.apply(SessionChange::ReleaseAttempt, NOW + 1).unwrap();
+        assert_eq!(released.failed_attempts, 0);
+        assert_eq!(released.apply(SessionChange::ReleaseAttempt, NOW + 2), None);
+    }
+
+    #[test]
+    fn a_hand_written_lock_refuses_attempts_until_it_ends() {
+        let limits = SessionLimits::default();
+        let mut s = fresh();
+        s.locked_until = Some(NOW + 60);
+        assert_eq!(
+            s.check_attempt_allowed(NOW, &limits),
+            Err(AttemptRefused::Locked { until: NOW + 60 })
+        );
+        assert!(s.check_attempt_allowed(NOW + 60, &limits).is_ok());
+    }
+
+    fn seed_item(status: &str) -> Item {
+        [
+            ("sessionId", Attr::s("jti-seed")),
+            ("userId", Attr::s("alice")),
+            ("clientId", Attr::s("client")),
+            ("token", Attr::s("eyJ...")),
+            ("referrerUrl", Attr::s("https://app.example/transfer")),
+            ("stepUpStatus", Attr::s(status)),
+            ("createTimestamp", Attr::s("2026-11-30T08:00:00.000Z")),
+            ("lastUpdateTimestamp", Attr::s("2026-11-30T08:01:02.345Z")),
+            ("ttl", Attr::n(1_796_112_000u64)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    #[test]
+    fn seed_items_read_with_iso_timestamps_and_complete_at_their_last_update() {
+        let done = Session::from_item(&seed_item("STEP_UP_COMPLETED")).unwrap();
+        assert_eq!(done.created_at, 1_796_025_600);
+        assert_eq!(done.version, 0);
+        assert_eq!(
+            Session::view(Some(&done), 1_796_025_700),
+            SessionView::Completed {
+                at: 1_796_025_662,
+                factor: None
+            }
+        );
+        for pending in ["STEP_UP_REQUIRED", "STEP_UP_NOT_REQUIRED"] {
+            let s = Session::from_item(&seed_item(pending)).unwrap();
+            assert_eq!(
+                Session::view(Some(&s), 1_796_025_700),
+                SessionView::Pending,
+                "{pending}"
+            );
+        }
+    }
+
+    #[test]
+    fn timestamps_are_written_as_the_seed_writes_them() {
+        let item = fresh().to_item();
+        assert_eq!(
+            item["createTimestamp"],
+            Attr::s(crate::timestamp::to_iso8601(NOW))
+        );
+        assert!(matches!(item["ttl"], Attr::N(_)));
+        let done = fresh().after_success(Factor::Sms, NOW).to_item();
+        assert_eq!(done["completedAt"], Attr::n(NOW));
     }
 
     #[test]
@@ -409,7 +588,9 @@ mod tests {
 
     #[test]
     fn items_round_trip_and_bad_states_are_errors() {
-        let s = fresh().after_failure(NOW + 1, &SessionLimits::default());
+        let s = fresh()
+            .reserve_attempt(NOW + 1, &SessionLimits::default())
+            .unwrap();
         assert_eq!(Session::from_item(&s.to_item()).unwrap(), s);
         let mut bad = s.to_item();
         bad.insert("stepUpStatus".into(), Attr::s("STEP_UP_MAYBE"));

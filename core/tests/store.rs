@@ -11,9 +11,9 @@ mod common;
 
 use std::time::Duration;
 use stepup_core::item::{Attr, Item, ItemExt};
-use stepup_core::session::{Factor, Session, SessionLimits};
-use stepup_core::store::StoreError;
+use stepup_core::session::{Factor, Session, SessionChange, SessionLimits, SessionStatus};
 use stepup_core::store::dynamo::{self, DynamoSessionStore, DynamoSettingStore};
+use stepup_core::store::{ChangeOutcome, StoreError};
 use stepup_core::store::{SessionStore, SettingStore, TableNames};
 use stepup_core::testkit::item;
 
@@ -100,11 +100,14 @@ test_with_all_store_impls! {
     ) {
         let limits = SessionLimits::default();
         let s1 = session("jti-update");
-        let missing = stores.session.put(&s1.after_failure(NOW, &limits), Some(1), NOW).await;
+        let missing = stores
+            .session
+            .put(&s1.reserve_attempt(NOW, &limits).unwrap(), Some(1), NOW)
+            .await;
         assert!(matches!(missing, Err(StoreError::Conflict)), "no item yet: {missing:?}");
 
         stores.session.put(&s1, None, NOW).await.unwrap();
-        let s2 = s1.after_failure(NOW + 1, &limits);
+        let s2 = s1.reserve_attempt(NOW + 1, &limits).unwrap();
         stores.session.put(&s2, Some(s1.version), NOW + 1).await.unwrap();
         assert_eq!(stores.session.get("jti-update", NOW + 1).await.unwrap(), Some(s2.clone()));
 
@@ -176,6 +179,120 @@ test_with_all_store_impls! {
         assert!(!stores.session.claim_once("replay#exp", NOW + 40, NOW + 29).await.unwrap());
     }
 
+    async fn fifty_racing_reservations_grant_exactly_the_limit_and_refuse_the_rest(
+        stores: Stores
+    ) {
+        let limits = SessionLimits { max_failed_attempts: 5, ttl_margin: 300 };
+        stores.session.put(&session("jti-burst"), None, NOW).await.unwrap();
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(50));
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let store = stores.session.clone();
+                let barrier = barrier.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    store
+                        .change("jti-burst", SessionChange::ReserveAttempt { limits }, NOW + 1)
+                        .await
+                })
+            })
+            .collect();
+        let (mut granted, mut refused) = (Vec::new(), 0);
+        for t in tasks {
+            match t.await.unwrap().unwrap() {
+                ChangeOutcome::Applied(s) => granted.push(s.failed_attempts),
+                ChangeOutcome::Refused(Some(s)) => {
+                    assert!(s.locked_until(NOW + 1, &limits).is_some());
+                    refused += 1;
+                }
+                ChangeOutcome::Refused(None) => panic!("the session exists"),
+            }
+        }
+        granted.sort_unstable();
+        assert_eq!(granted, [1, 2, 3, 4, 5], "each reservation counted exactly once");
+        assert_eq!(refused, 45);
+        let stored = stores.session.get("jti-burst", NOW + 1).await.unwrap().unwrap();
+        assert_eq!(stored.failed_attempts, 5);
+    }
+
+    async fn a_success_completes_and_gives_its_reserved_attempt_back(stores: Stores) {
+        let limits = SessionLimits::default();
+        stores.session.put(&session("jti-done"), None, NOW).await.unwrap();
+        let change = SessionChange::ReserveAttempt { limits };
+        stores.session.change("jti-done", change, NOW).await.unwrap();
+        stores.session.change("jti-done", change, NOW).await.unwrap();
+        let done = stores
+            .session
+            .change("jti-done", SessionChange::Complete { factor: Factor::Sms }, NOW + 5)
+            .await
+            .unwrap();
+        let ChangeOutcome::Applied(done) = done else { panic!("{done:?}") };
+        assert_eq!(done.failed_attempts, 1, "one failure stays counted");
+        assert_eq!(done.status, SessionStatus::Completed);
+        assert_eq!(done.completed_at, Some(NOW + 5));
+        assert_eq!(stores.session.get("jti-done", NOW + 5).await.unwrap(), Some(done));
+        // Release takes back one reservation, never below zero.
+        stores.session.change("jti-done", SessionChange::ReleaseAttempt, NOW + 6).await.unwrap();
+        let r = stores.session.change("jti-done", SessionChange::ReleaseAttempt, NOW + 6).await;
+        assert!(matches!(r, Ok(ChangeOutcome::Refused(Some(_)))), "{r:?}");
+    }
+
+    async fn a_change_to_an_absent_or_expired_session_is_refused_without_a_session(
+        stores: Stores
+    ) {
+        let limits = SessionLimits::default();
+        let change = SessionChange::ReserveAttempt { limits };
+        let r = stores.session.change("jti-none", change, NOW).await.unwrap();
+        assert_eq!(r, ChangeOutcome::Refused(None));
+        let s = session("jti-old");
+        stores.session.put(&s, None, NOW).await.unwrap();
+        let r = stores.session.change("jti-old", change, s.ttl).await.unwrap();
+        assert_eq!(r, ChangeOutcome::Refused(None));
+        assert!(stores.get_raw_session_item("jti-none").await.is_none(), "nothing created");
+    }
+
+    async fn seed_session_items_read_as_the_seed_wrote_them_and_keep_their_attributes(
+        stores: Stores
+    ) {
+        // Exactly the seed's shape: ISO-8601 string timestamps, no completedAt, no version.
+        let seed = |id: &str, status: &str| item(&[
+            ("sessionId", Attr::s(id)),
+            ("userId", Attr::s("alice")),
+            ("clientId", Attr::s("client-1")),
+            ("token", Attr::s("eyJhbGciOi...")),
+            ("referrerUrl", Attr::s("https://app.example/transfer")),
+            ("stepUpStatus", Attr::s(status)),
+            ("createTimestamp", Attr::s("2096-10-02T07:06:40.000Z")),
+            ("lastUpdateTimestamp", Attr::s("2096-10-02T07:07:00.345Z")),
+            ("ttl", Attr::n(NOW + 3600)),
+        ]);
+        stores.put_raw_session_item(seed("jti-seed-req", "STEP_UP_REQUIRED")).await.unwrap();
+        stores.put_raw_session_item(seed("jti-seed-done", "STEP_UP_COMPLETED")).await.unwrap();
+        let required = stores.session.get("jti-seed-req", NOW).await.unwrap().unwrap();
+        assert_eq!(required.status, SessionStatus::Required);
+        assert_eq!(required.created_at, NOW);
+        let done = stores.session.get("jti-seed-done", NOW).await.unwrap().unwrap();
+        assert_eq!(
+            Session::view(Some(&done), NOW + 30),
+            stepup_core::session::SessionView::Completed { at: NOW + 20, factor: None }
+        );
+
+        // stepup's changes write only their attributes, as the seed's types.
+        let limits = SessionLimits::default();
+        let r = stores
+            .session
+            .change("jti-seed-req", SessionChange::ReserveAttempt { limits }, NOW + 40)
+            .await
+            .unwrap();
+        assert!(matches!(r, ChangeOutcome::Applied(ref s) if s.failed_attempts == 1), "{r:?}");
+        let raw = stores.get_raw_session_item("jti-seed-req").await.unwrap();
+        assert_eq!(raw["token"], Attr::s("eyJhbGciOi..."));
+        assert_eq!(raw["referrerUrl"], Attr::s("https://app.example/transfer"));
+        assert_eq!(raw["createTimestamp"], Attr::s("2096-10-02T07:06:40.000Z"));
+        assert_eq!(raw["lastUpdateTimestamp"], Attr::s("2096-10-02T07:07:20.000Z"));
+        assert_eq!(raw["failedAttempts"], Attr::n(1u64));
+    }
+
     async fn of_eight_racing_updates_at_the_same_version_exactly_one_wins(stores: Stores) {
         let limits = SessionLimits::default();
         let s1 = session("jti-race");
@@ -185,7 +302,7 @@ test_with_all_store_impls! {
             .map(|i| {
                 let store = stores.session.clone();
                 let barrier = barrier.clone();
-                let next = s1.after_failure(NOW + 1 + i, &limits);
+                let next = s1.reserve_attempt(NOW + 1 + i, &limits).unwrap();
                 tokio::spawn(async move {
                     barrier.wait().await;
                     store.put(&next, Some(1), NOW + 1).await

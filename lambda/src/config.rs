@@ -3,6 +3,7 @@
 //! never touch the process environment.
 
 use std::time::Duration;
+use stepup_core::api::{CorsPolicy, Verification};
 use stepup_core::store::TableNames;
 use stepup_core::token::VerifierConfig;
 
@@ -52,6 +53,12 @@ pub struct Config {
     pub policy_refresh: Duration,
     /// Background JWKS refresh interval (`STEPUP_JWKS_REFRESH_SECS`).
     pub jwks_refresh: Duration,
+    /// How the step-up API checks codes (`STEPUP_VERIFICATION`: `cognito-mfa`, the
+    /// default, or the weak `seed-compatible`).
+    pub verification: Verification,
+    /// The step-up API's CORS policy (`STEPUP_CORS_ALLOW_ORIGIN`, comma-separated, default
+    /// `*`; `STEPUP_CORS_ALLOW_HEADERS`, default the seed's list).
+    pub cors: CorsPolicy,
 }
 
 impl Config {
@@ -103,7 +110,24 @@ impl Config {
                 });
             }
         };
+        let verification = match opt("STEPUP_VERIFICATION") {
+            None => Verification::default(),
+            Some(v) => Verification::parse(&v).ok_or_else(|| ConfigError::Invalid {
+                name: "STEPUP_VERIFICATION",
+                reason: format!("expected cognito-mfa or seed-compatible, got `{v}`"),
+            })?,
+        };
+        let cors = CorsPolicy::parse(
+            &opt("STEPUP_CORS_ALLOW_ORIGIN").unwrap_or_else(|| "*".to_owned()),
+            &opt("STEPUP_CORS_ALLOW_HEADERS").unwrap_or_default(),
+        )
+        .map_err(|e| ConfigError::Invalid {
+            name: "STEPUP_CORS_ALLOW_ORIGIN / STEPUP_CORS_ALLOW_HEADERS",
+            reason: e.to_string(),
+        })?;
         Ok(Config {
+            verification,
+            cors,
             region,
             user_pool_id,
             client_ids,

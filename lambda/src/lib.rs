@@ -22,7 +22,7 @@ pub mod config;
 use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
-use stepup_core::api::{ApiState, CognitoIdp};
+use stepup_core::api::{ApiState, CognitoIdp, Verification};
 use stepup_core::completion_cache::CompletionCache;
 use stepup_core::engine::EngineConfig;
 use stepup_core::policy::PolicyCache;
@@ -132,7 +132,12 @@ pub async fn build_api_state(
         sessions,
         Arc::new(CognitoIdp::new(clients.cognito)),
     )
-    .with_origin_jti(config.use_origin_jti);
+    .with_origin_jti(config.use_origin_jti)
+    .with_verification(config.verification)
+    .with_cors(config.cors.clone());
+    if config.verification == Verification::SeedCompatible {
+        tracing::warn!("{}", Verification::SEED_COMPATIBLE_WARNING);
+    }
     Ok((state, task))
 }
 

@@ -5,6 +5,7 @@ use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Parser, ValueEnum};
 use std::net::SocketAddr;
 use std::time::Duration;
+use stepup_core::api::{CorsError, CorsPolicy, Verification};
 use stepup_core::session::SessionLimits;
 use stepup_core::store::TableNames;
 use stepup_core::token::VerifierConfig;
@@ -118,10 +119,25 @@ pub struct Config {
     #[arg(long, env = "STEPUP_SMS_MIN_INTERVAL_SECS", default_value_t = 30)]
     pub sms_min_interval_secs: u64,
 
-    /// `Access-Control-Allow-Origin` of the step-up API's answers (the seed's `*` by
-    /// default; name the web app's origin in production).
+    /// Origins allowed to call the step-up API from a browser, comma-separated (the
+    /// seed's `*` by default; name the web app's origin in production). A listed origin
+    /// is echoed in `Access-Control-Allow-Origin`, with `Vary: Origin`.
     #[arg(long, env = "STEPUP_CORS_ALLOW_ORIGIN", default_value = "*")]
     pub cors_allow_origin: String,
+
+    /// `Access-Control-Allow-Headers` of the step-up API's preflight (default: the seed's
+    /// API Gateway list, `Identification` included).
+    #[arg(long, env = "STEPUP_CORS_ALLOW_HEADERS", default_value = CorsPolicy::DEFAULT_ALLOW_HEADERS)]
+    pub cors_allow_headers: String,
+
+    /// How the step-up API checks a code. `cognito-mfa` (default): the user signs in
+    /// again with the password and Cognito checks the code against the factor already
+    /// enrolled. `seed-compatible`: WEAK, the seed's VerifySoftwareToken enrolment call,
+    /// which anyone holding the user's access token can pass by enrolling their own
+    /// authenticator; only for the seed's unchanged web app.
+    #[arg(long, env = "STEPUP_VERIFICATION", default_value = "cognito-mfa",
+          value_parser = parse_verification)]
+    pub verification: Verification,
 
     /// Seconds a completed step-up is remembered in memory, so that its token's privileged
     /// requests skip the session read (also bounded by the token's `exp` and the session's
@@ -179,9 +195,9 @@ pub enum ConfigError {
         /// the flag
         flag: &'static str,
     },
-    /// A CORS origin that cannot be a header value.
-    #[error("--cors-allow-origin must be `*` or an origin such as https://app.example.com")]
-    BadCorsOrigin,
+    /// A CORS setting that cannot be used.
+    #[error("--cors-allow-origin / --cors-allow-headers: {0}")]
+    BadCors(#[from] CorsError),
     /// Two listeners on one address.
     #[error("--{a} and --{b} both listen on {addr}")]
     SameAddress {
@@ -192,6 +208,10 @@ pub enum ConfigError {
         /// the address
         addr: SocketAddr,
     },
+}
+
+fn parse_verification(s: &str) -> Result<Verification, String> {
+    Verification::parse(s).ok_or_else(|| "expected `cognito-mfa` or `seed-compatible`".to_owned())
 }
 
 fn non_empty(flag: &'static str, value: &str) -> Result<(), ConfigError> {
@@ -257,10 +277,7 @@ impl Config {
                 flag: "completion-cache-capacity",
             });
         }
-        let origin = self.cors_allow_origin.trim();
-        if origin.is_empty() || http::HeaderValue::from_str(origin).is_err() {
-            return Err(ConfigError::BadCorsOrigin);
-        }
+        self.cors()?;
         let listeners = [
             ("grpc-listen", self.grpc_listen),
             ("http-listen", self.http_listen),
@@ -332,6 +349,11 @@ impl Config {
         names
     }
 
+    /// The step-up API's CORS policy.
+    pub fn cors(&self) -> Result<CorsPolicy, CorsError> {
+        CorsPolicy::parse(&self.cors_allow_origin, &self.cors_allow_headers)
+    }
+
     /// The lockout and TTL limits of step-up sessions.
     pub fn session_limits(&self) -> SessionLimits {
         SessionLimits {
@@ -390,6 +412,8 @@ mod tests {
         assert_eq!(c.session_limits().max_failed_attempts, 5);
         assert_eq!(c.sms_min_interval_secs, 30);
         assert_eq!(c.cors_allow_origin, "*");
+        assert_eq!(c.verification, Verification::CognitoMfa);
+        assert!(c.cors().unwrap().allow_headers.contains("Identification"));
         assert_eq!(c.completion_cache(), Some((10_000, 30)));
         let v = c.verifier_config();
         assert_eq!(
@@ -481,7 +505,8 @@ mod tests {
             .unwrap()
             .validate()
             .unwrap_err();
-        assert_eq!(e, ConfigError::BadCorsOrigin);
+        assert!(matches!(e, ConfigError::BadCors(_)));
+        assert!(parse(&["--verification", "weak"]).is_err());
         let c = Config::try_parse_from([
             "x",
             "--region",

@@ -1,17 +1,24 @@
-//! The Amazon Cognito [`IdentityProvider`]: the user-context calls of the Cognito user
-//! pools API (`GetUser`, `GetUserAttributeVerificationCode`, `VerifySoftwareToken`,
-//! `VerifyUserAttribute`), made with the user's access token, and the mapping of Cognito's
-//! error codes to [`IdpError`].
+//! The Amazon Cognito [`IdentityProvider`]: the public calls of the Cognito user pools
+//! API — the sign-in with its MFA challenge (`InitiateAuth` `USER_PASSWORD_AUTH`,
+//! `RespondToAuthChallenge`) and the user-context calls made with the user's access token
+//! (`GetUser`, and for the seed-compatible mode `GetUserAttributeVerificationCode`,
+//! `VerifySoftwareToken`, `VerifyUserAttribute`) — and the mapping of Cognito's error
+//! codes to [`IdpError`].
 //!
 //! The binaries build the [`Client`] (region, credentials, retries, timeouts) from
 //! `aws-config`; [`local_client`] serves tests and local stand-ins such as moto.
 
-use super::idp::{IdentityProvider, IdpError, MfaSetting, UserInfo};
+use super::idp::{
+    AuthSession, ChallengeReply, IdentityProvider, IdpError, MfaSetting, SignInStep, SignedInToken,
+    UserInfo,
+};
 use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::Client;
 use aws_sdk_cognitoidentityprovider::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_cognitoidentityprovider::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_cognitoidentityprovider::types::VerifySoftwareTokenResponseType;
+use aws_sdk_cognitoidentityprovider::types::{
+    AuthFlowType, AuthenticationResultType, ChallengeNameType, VerifySoftwareTokenResponseType,
+};
 
 /// The attribute an SMS code is sent to and verified for.
 const PHONE_NUMBER: &str = "phone_number";
@@ -58,6 +65,84 @@ fn classify(code: Option<&str>) -> Option<IdpError> {
         }
         _ => return None,
     })
+}
+
+/// What a Cognito error of a sign-in call (`InitiateAuth`, `RespondToAuthChallenge`)
+/// means: there `NotAuthorizedException` is a wrong password or an expired sign-in
+/// session, not a revoked token — except "Unable to verify secret hash", which is a
+/// client configured with a secret.
+fn classify_sign_in(code: Option<&str>, message: Option<&str>) -> Option<IdpError> {
+    let message = message.unwrap_or_default();
+    Some(match code? {
+        "NotAuthorizedException" if message.to_ascii_lowercase().contains("secret hash") => {
+            IdpError::Misconfigured(format!(
+                "Cognito: {message} (the app client has a secret; stepup signs in with public clients only)"
+            ))
+        }
+        // `ResourceNotFoundException`: a sign-in session that no longer exists (the client
+        // id comes from a verified token, so it is not the client that is missing).
+        "NotAuthorizedException"
+        | "UserNotFoundException"
+        | "UserNotConfirmedException"
+        | "PasswordResetRequiredException"
+        | "ResourceNotFoundException" => IdpError::SignInRefused,
+        "InvalidParameterException" | "InvalidUserPoolConfigurationException" => {
+            IdpError::Misconfigured(format!(
+                "Cognito: {message} (does the app client allow ALLOW_USER_PASSWORD_AUTH?)"
+            ))
+        }
+        other => return classify(Some(other)),
+    })
+}
+
+/// Maps an SDK error of a sign-in call (see [`classify_sign_in`]).
+fn sign_in_error<E, R>(op: &str, err: SdkError<E, R>) -> IdpError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match classify_sign_in(err.code(), err.message()) {
+        Some(mapped) => {
+            tracing::debug!(op, code = err.code(), "Cognito refused the sign-in step");
+            mapped
+        }
+        None => idp_error(op, err),
+    }
+}
+
+/// Where a sign-in stands after an `InitiateAuth` / `RespondToAuthChallenge` answer.
+fn sign_in_step(
+    challenge: Option<&ChallengeNameType>,
+    session: Option<&str>,
+    result: Option<&AuthenticationResultType>,
+) -> Result<SignInStep, IdpError> {
+    let session = || {
+        session.map(|s| AuthSession(s.to_owned())).ok_or_else(|| {
+            IdpError::Unavailable("Cognito sent a challenge without a session".into())
+        })
+    };
+    match challenge {
+        Some(ChallengeNameType::SoftwareTokenMfa) => Ok(SignInStep::Mfa {
+            factor: MfaSetting::SoftwareToken,
+            session: session()?,
+        }),
+        Some(ChallengeNameType::SmsMfa) => Ok(SignInStep::Mfa {
+            factor: MfaSetting::Sms,
+            session: session()?,
+        }),
+        Some(ChallengeNameType::SelectMfaType) => Ok(SignInStep::SelectMfa {
+            session: session()?,
+        }),
+        Some(other) => Ok(SignInStep::Other(other.as_str().to_owned())),
+        None => match result.and_then(|r| r.access_token()) {
+            Some(token) => Ok(SignInStep::SignedIn {
+                access_token: SignedInToken(token.to_owned()),
+            }),
+            None => Err(IdpError::Unavailable(
+                "Cognito answered with neither a challenge nor tokens".into(),
+            )),
+        },
+    }
 }
 
 /// Maps an SDK error of operation `op` to an [`IdpError`]. The texts kept for the log
@@ -139,6 +224,70 @@ impl IdentityProvider for CognitoIdp {
         }
     }
 
+    async fn start_sign_in(
+        &self,
+        client_id: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<SignInStep, IdpError> {
+        let out = self
+            .client
+            .initiate_auth()
+            .auth_flow(AuthFlowType::UserPasswordAuth)
+            .client_id(client_id)
+            .auth_parameters("USERNAME", username)
+            .auth_parameters("PASSWORD", password)
+            .send()
+            .await
+            .map_err(|e| sign_in_error("InitiateAuth", e))?;
+        sign_in_step(
+            out.challenge_name(),
+            out.session(),
+            out.authentication_result(),
+        )
+    }
+
+    async fn respond_to_sign_in(
+        &self,
+        client_id: &str,
+        username: &str,
+        session: &AuthSession,
+        reply: ChallengeReply<'_>,
+    ) -> Result<SignInStep, IdpError> {
+        let request = self
+            .client
+            .respond_to_auth_challenge()
+            .client_id(client_id)
+            .session(&session.0)
+            .challenge_responses("USERNAME", username);
+        let request = match reply {
+            ChallengeReply::Code {
+                factor: MfaSetting::SoftwareToken,
+                code,
+            } => request
+                .challenge_name(ChallengeNameType::SoftwareTokenMfa)
+                .challenge_responses("SOFTWARE_TOKEN_MFA_CODE", code),
+            ChallengeReply::Code {
+                factor: MfaSetting::Sms,
+                code,
+            } => request
+                .challenge_name(ChallengeNameType::SmsMfa)
+                .challenge_responses("SMS_MFA_CODE", code),
+            ChallengeReply::Select(factor) => request
+                .challenge_name(ChallengeNameType::SelectMfaType)
+                .challenge_responses("ANSWER", factor.as_str()),
+        };
+        let out = request
+            .send()
+            .await
+            .map_err(|e| sign_in_error("RespondToAuthChallenge", e))?;
+        sign_in_step(
+            out.challenge_name(),
+            out.session(),
+            out.authentication_result(),
+        )
+    }
+
     async fn verify_sms_code(&self, access_token: &str, code: &str) -> Result<(), IdpError> {
         self.client
             .verify_user_attribute()
@@ -210,5 +359,65 @@ mod tests {
             assert_eq!(classify(Some(code)), want, "{code}");
         }
         assert_eq!(classify(None), None);
+    }
+
+    #[test]
+    fn sign_in_refusals_are_wrong_passwords_unless_the_client_is_misconfigured() {
+        let wrong = classify_sign_in(
+            Some("NotAuthorizedException"),
+            Some("Incorrect username or password."),
+        );
+        assert_eq!(wrong, Some(IdpError::SignInRefused));
+        assert!(matches!(
+            classify_sign_in(
+                Some("NotAuthorizedException"),
+                Some("Unable to verify secret hash for client abc")
+            ),
+            Some(IdpError::Misconfigured(_))
+        ));
+        assert!(matches!(
+            classify_sign_in(
+                Some("InvalidParameterException"),
+                Some("USER_PASSWORD_AUTH flow not enabled for this client")
+            ),
+            Some(IdpError::Misconfigured(_))
+        ));
+        assert_eq!(
+            classify_sign_in(Some("CodeMismatchException"), None),
+            Some(IdpError::CodeMismatch)
+        );
+        assert_eq!(classify_sign_in(Some("InternalErrorException"), None), None);
+    }
+
+    #[test]
+    fn challenges_map_to_sign_in_steps_and_tokens_without_a_challenge_are_a_sign_in() {
+        let step = sign_in_step(Some(&ChallengeNameType::SmsMfa), Some("s"), None).unwrap();
+        assert_eq!(
+            step,
+            SignInStep::Mfa {
+                factor: MfaSetting::Sms,
+                session: AuthSession("s".into())
+            }
+        );
+        assert!(sign_in_step(Some(&ChallengeNameType::SoftwareTokenMfa), None, None).is_err());
+        assert_eq!(
+            sign_in_step(
+                Some(&ChallengeNameType::NewPasswordRequired),
+                Some("s"),
+                None
+            )
+            .unwrap(),
+            SignInStep::Other("NEW_PASSWORD_REQUIRED".into())
+        );
+        let tokens = AuthenticationResultType::builder()
+            .access_token("t")
+            .build();
+        assert_eq!(
+            sign_in_step(None, None, Some(&tokens)).unwrap(),
+            SignInStep::SignedIn {
+                access_token: SignedInToken("t".into())
+            }
+        );
+        assert!(sign_in_step(None, None, None).is_err());
     }
 }

@@ -6,21 +6,34 @@
 //! - [`idp`]: what the API needs from the identity provider, as the [`IdentityProvider`]
 //!   trait, and its [`IdpError`];
 //! - [`cognito`]: the Amazon Cognito implementation (feature `cognito`);
-//! - [`mod@router`]: the handlers, their one error type, CORS and metrics.
+//! - [`state`]: [`ApiState`] and its settings ([`Verification`], [`CorsPolicy`]);
+//! - [`wire`]: the challenge kinds and request bodies;
+//! - [`error`]: the one error type and its fixed answers;
+//! - [`mod@router`]: the routes, CORS, authentication and attempt reservation; the flows
+//!   are in `initiate` and `respond`.
 //!
-//! Session mode's known weakness (see the README): `VerifySoftwareToken` is Cognito's
-//! enrolment call, so whoever holds the access token can associate a new authenticator and
-//! pass. Claims mode (RFC 9470) does not share it.
+//! By default a code is checked by Cognito's own MFA challenge (a sign-in with the
+//! password), which a thief holding only the access token cannot pass; the seed's
+//! enrolment-call check (`VerifySoftwareToken`) is kept behind
+//! [`Verification::SeedCompatible`] for the seed's web app. See `docs/decisions.md`.
 
 #[cfg(feature = "cognito")]
 pub mod cognito;
+pub mod error;
 pub mod idp;
+mod initiate;
+mod respond;
 pub mod router;
+pub mod state;
+pub mod wire;
 
 #[cfg(feature = "cognito")]
 pub use cognito::CognitoIdp;
+pub use error::ApiError;
 pub use idp::{
     AuthSession, ChallengeReply, IdentityProvider, IdpError, MfaSetting, SignInStep, SignedInToken,
     UserInfo,
 };
-pub use router::{ApiError, ApiState, StepUpType, router};
+pub use router::router;
+pub use state::{ApiState, CorsError, CorsPolicy, Verification};
+pub use wire::StepUpType;

@@ -13,6 +13,9 @@
 //! | `get` | `GetItem`, `ConsistentRead`; an item whose `ttl` <= now is `None` |
 //! | `put(s, None, now)` | `PutItem` if `attribute_not_exists(sessionId) OR ttl <= :now` |
 //! | `put(s, Some(v), now)` | `PutItem` if `version = :v` (for `v = 0` also: no `version` attribute) |
+//! | `change(id, ReserveAttempt, now)` | `UpdateItem SET failedAttempts = failedAttempts + 1, version + 1` if live, `failedAttempts < :max` and no future `lockedUntil` |
+//! | `change(id, ReleaseAttempt, now)` | `UpdateItem SET failedAttempts = failedAttempts - 1, version + 1` if live and `failedAttempts > 0` |
+//! | `change(id, Complete, now)` | the release plus `stepUpStatus`, `completedAt`, `factor`, under the same condition |
 //! | `claim_once(k, exp, now)` | `PutItem {sessionId: k, ttl: exp}` if not exists or expired |
 //!
 //! The read-side expiry check matters: DynamoDB deletes items past their `ttl` late (up to
@@ -26,16 +29,17 @@
 //! binaries build their [`Client`] from `aws-config` and create tables with their
 //! infrastructure templates.
 
-use super::{SessionStore, SettingStore, StoreError, TableNames};
+use super::{ChangeOutcome, SessionStore, SettingStore, StoreError, TableNames};
 use crate::clock::UnixSeconds;
 use crate::item::{Attr, AttrError, Item, ItemExt};
-use crate::session::Session;
+use crate::session::{Session, SessionChange};
+use crate::timestamp::to_iso8601;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
     ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
 };
 use std::collections::{BTreeMap, HashMap};
@@ -342,6 +346,21 @@ impl DynamoSessionStore {
         Ok(())
     }
 
+    /// The item stored under `key`, as it is (tests use it to see every attribute).
+    #[doc(hidden)]
+    pub async fn get_raw(&self, key: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("sessionId", AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error("GetItem", &self.table, e))?;
+        Ok(out.item.as_ref().map(item_from_dynamo))
+    }
+
     /// `PutItem` of `item` under the create condition (no live item with this key).
     async fn put_if_absent_or_expired(
         &self,
@@ -420,6 +439,84 @@ impl SessionStore for DynamoSessionStore {
                     .map_err(|e| store_error("PutItem", &self.table, e))?;
                 Ok(())
             }
+        }
+    }
+
+    async fn change(
+        &self,
+        session_id: &str,
+        change: SessionChange,
+        now: UnixSeconds,
+    ) -> Result<ChangeOutcome, StoreError> {
+        if session_id.is_empty() {
+            return Ok(ChangeOutcome::Refused(None));
+        }
+        const LIVE: &str = "attribute_exists(#sid) AND (attribute_not_exists(#ttl) OR #ttl > :now)";
+        const COUNT: &str =
+            "#fa = if_not_exists(#fa, :zero) + :one, #ver = if_not_exists(#ver, :zero) + :one";
+        const UNCOUNT: &str = "#fa = #fa - :one, #ver = if_not_exists(#ver, :zero) + :one";
+        let n = |v: u64| AttributeValue::N(v.to_string());
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("sessionId", AttributeValue::S(session_id.to_owned()))
+            .expression_attribute_names("#sid", "sessionId")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_names("#fa", "failedAttempts")
+            .expression_attribute_names("#ver", "version")
+            .expression_attribute_names("#upd", "lastUpdateTimestamp")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":upd", AttributeValue::S(to_iso8601(now)))
+            .return_values(ReturnValue::AllNew);
+        req = match change {
+            SessionChange::ReserveAttempt { limits } => req
+                .update_expression(format!("SET {COUNT}, #upd = :upd"))
+                .condition_expression(format!(
+                    "{LIVE} AND (attribute_not_exists(#fa) OR #fa < :max) \
+                     AND (attribute_not_exists(#lock) OR #lock <= :now)"
+                ))
+                .expression_attribute_names("#lock", "lockedUntil")
+                .expression_attribute_values(":max", n(u64::from(limits.max_failed_attempts))),
+            SessionChange::ReleaseAttempt => req
+                .update_expression(format!("SET {UNCOUNT}, #upd = :upd"))
+                .condition_expression(format!("{LIVE} AND #fa > :zero")),
+            SessionChange::Complete { factor } => req
+                .update_expression(format!(
+                    "SET {UNCOUNT}, #upd = :upd, #st = :completed, #ca = :now, #factor = :factor"
+                ))
+                .condition_expression(format!("{LIVE} AND #fa > :zero"))
+                .expression_attribute_names("#st", "stepUpStatus")
+                .expression_attribute_names("#ca", "completedAt")
+                .expression_attribute_names("#factor", "factor")
+                .expression_attribute_values(
+                    ":completed",
+                    AttributeValue::S(crate::session::SessionStatus::Completed.as_str().to_owned()),
+                )
+                .expression_attribute_values(
+                    ":factor",
+                    AttributeValue::S(factor.as_str().to_owned()),
+                ),
+        };
+        match req.send().await {
+            Ok(out) => {
+                let item = item_from_dynamo(&out.attributes.unwrap_or_default());
+                let session =
+                    Session::from_item(&item).map_err(|source| StoreError::Malformed {
+                        key: session_id.to_owned(),
+                        source,
+                    })?;
+                Ok(ChangeOutcome::Applied(session))
+            }
+            Err(e) => match store_error("UpdateItem", &self.table, e) {
+                // Which condition failed: read the item as it is now (the refused path only).
+                StoreError::Conflict => {
+                    Ok(ChangeOutcome::Refused(self.get(session_id, now).await?))
+                }
+                other => Err(other),
+            },
         }
     }
 

@@ -2,10 +2,10 @@
 //! expired items treated as absent. Used by unit tests, the demo and single-process
 //! embeddings; the shared store tests keep it honest against DynamoDB Local.
 
-use super::{SessionStore, SettingStore, StoreError};
+use super::{ChangeOutcome, SessionStore, SettingStore, StoreError};
 use crate::clock::UnixSeconds;
 use crate::item::{Attr, Item, ItemExt};
-use crate::session::Session;
+use crate::session::{Session, SessionChange};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -99,6 +99,12 @@ impl MemorySessionStore {
         lock(&self.items).insert(key, item);
     }
 
+    /// The item stored under `key`, as it is (tests use it to see every attribute).
+    #[doc(hidden)]
+    pub fn get_raw(&self, key: &str) -> Option<Item> {
+        lock(&self.items).get(key).cloned()
+    }
+
     /// Makes every call fail with [`StoreError::Unavailable`] (to test failure paths).
     pub fn set_unavailable(&self, down: bool) {
         self.unavailable.store(down, Ordering::SeqCst);
@@ -162,6 +168,38 @@ impl SessionStore for MemorySessionStore {
         }
         items.insert(session.session_id.clone(), session.to_item());
         Ok(())
+    }
+
+    async fn change(
+        &self,
+        session_id: &str,
+        change: SessionChange,
+        now: UnixSeconds,
+    ) -> Result<ChangeOutcome, StoreError> {
+        self.check()?;
+        let mut items = lock(&self.items);
+        let Some(item) = items.get_mut(session_id) else {
+            return Ok(ChangeOutcome::Refused(None));
+        };
+        let current = Session::from_item(item).map_err(|source| StoreError::Malformed {
+            key: session_id.to_owned(),
+            source,
+        })?;
+        if current.is_expired(now) {
+            return Ok(ChangeOutcome::Refused(None));
+        }
+        let Some(next) = current.apply(change, now) else {
+            return Ok(ChangeOutcome::Refused(Some(current)));
+        };
+        // Write only what the change writes, as DynamoDB's UpdateItem does.
+        let mut written = next.to_item();
+        for name in change.written_attributes() {
+            match written.remove(*name) {
+                Some(value) => item.insert((*name).to_owned(), value),
+                None => item.remove(*name),
+            };
+        }
+        Ok(ChangeOutcome::Applied(next))
     }
 
     async fn claim_once(

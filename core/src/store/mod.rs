@@ -6,7 +6,7 @@
 
 use crate::clock::UnixSeconds;
 use crate::item::{AttrError, Item};
-use crate::session::Session;
+use crate::session::{Session, SessionChange};
 use async_trait::async_trait;
 
 #[cfg(feature = "dynamodb")]
@@ -84,6 +84,16 @@ pub trait SettingStore: Send + Sync + std::fmt::Debug {
     async fn delete(&self, id: &str) -> Result<(), StoreError>;
 }
 
+/// What [`SessionStore::change`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    /// The change was written; the session as it is now.
+    Applied(Session),
+    /// The change's condition did not hold and nothing was written: `Some` with the live
+    /// session as it is (e.g. locked), `None` when there is no live session.
+    Refused(Option<Session>),
+}
+
 /// The session table: step-up sessions and replay markers.
 #[async_trait]
 pub trait SessionStore: Send + Sync + std::fmt::Debug {
@@ -101,6 +111,17 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
         expected_version: Option<u64>,
         now: UnixSeconds,
     ) -> Result<(), StoreError>;
+
+    /// Applies `change` to the live session `session_id` atomically, as [`Session::apply`]
+    /// defines it: one conditional write of the changed attributes only (attributes
+    /// stepup does not know, such as the seed's `token`, are kept), never a
+    /// read-modify-write, so concurrent changes are all counted and none retried.
+    async fn change(
+        &self,
+        session_id: &str,
+        change: SessionChange,
+        now: UnixSeconds,
+    ) -> Result<ChangeOutcome, StoreError>;
 
     /// Creates the marker `key` living until `expires_at`, unless a live one exists.
     /// `Ok(true)`: this call created it (first use); `Ok(false)`: it was already there.

@@ -149,4 +149,12 @@ impl Stores {
             Backend::Dynamo { session, .. } => session.put_raw(item).await,
         }
     }
+
+    /// A session-table item as it is stored, every attribute included.
+    pub async fn get_raw_session_item(&self, key: &str) -> Option<Item> {
+        match &self.backend {
+            Backend::Memory { session, .. } => session.get_raw(key),
+            Backend::Dynamo { session, .. } => session.get_raw(key).await.unwrap(),
+        }
+    }
 }
