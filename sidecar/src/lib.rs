@@ -32,7 +32,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use stepup_core::Engine;
-use stepup_core::api::{ApiState, IdentityProvider};
+use stepup_core::api::{ApiState, CorsPolicy, IdentityProvider, Verification};
 use stepup_core::completion_cache::CompletionCache;
 use stepup_core::engine::EngineConfig;
 use stepup_core::policy::PolicyCache;
@@ -95,11 +95,21 @@ pub fn assemble(
         engine =
             engine.with_completion_cache(Arc::new(CompletionCache::new(capacity, max_age_secs)));
     }
+    if config.verification == Verification::SeedCompatible {
+        tracing::warn!("{}", Verification::SEED_COMPATIBLE_WARNING);
+    }
     let api = ApiState::new(verifier, sessions, idp)
         .with_limits(config.session_limits())
         .with_origin_jti(config.use_origin_jti)
         .with_sms_min_interval_secs(config.sms_min_interval_secs)
-        .with_cors_allow_origin(config.cors_allow_origin.trim());
+        .with_verification(config.verification)
+        // Checked by `Config::validate` before start-up; a bad value here keeps the
+        // narrowest policy (no origin allowed) rather than a wider one.
+        .with_cors(
+            config
+                .cors()
+                .unwrap_or_else(|_| CorsPolicy::origins(Vec::<String>::new())),
+        );
     Parts {
         engine,
         settings,
@@ -568,7 +578,7 @@ mod tests {
         let p = parts(&c);
         assert_eq!(p.api.limits.max_failed_attempts, 3);
         assert_eq!(p.api.sms_min_interval_secs, 60);
-        assert_eq!(p.api.cors_allow_origin, "https://app.example.com");
+        assert_eq!(p.api.cors.allow_origins, ["https://app.example.com"]);
         assert!(p.api.use_origin_jti);
         assert!(p.engine.config().use_origin_jti);
         // The API verifies tokens with the engine's own verifier (one JWKS cache).
