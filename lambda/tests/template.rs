@@ -372,7 +372,11 @@ fn template_key_facts() {
     assert_eq!(
         granted("StepUpApiFunction"),
         [(
-            vec!["dynamodb:GetItem".into(), "dynamodb:PutItem".into()],
+            vec![
+                "dynamodb:GetItem".into(),
+                "dynamodb:PutItem".into(),
+                "dynamodb:UpdateItem".into()
+            ],
             vec!["SessionTable.Arn".into()]
         )]
     );

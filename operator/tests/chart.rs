@@ -557,6 +557,10 @@ fn custom_values_render_authz_irsa_and_a_namespaced_role() {
         Some(&["/usr/local/bin/stepup-sidecar".to_owned()][..])
     );
     assert_eq!(env(c, "STEPUP_USER_POOL_ID").as_deref(), Some(POOL_ID));
+    // The strong verification unless a user opts into the weak one.
+    assert_eq!(env(c, "STEPUP_VERIFICATION").as_deref(), Some("cognito-mfa"));
+    assert_eq!(env(c, "STEPUP_CORS_ALLOW_ORIGIN").as_deref(), Some("*"));
+    assert_eq!(env(c, "STEPUP_CORS_ALLOW_HEADERS"), None, "the seed's list by default");
     assert_eq!(
         env(c, "STEPUP_ALLOWED_CLIENT_IDS").as_deref(),
         Some("client-a,client-b")
@@ -900,6 +904,10 @@ fn values_violating_the_schema_are_refused_by_lint_and_render() {
         (
             "a malformed IRSA role",
             json!({"operator": {"serviceAccount": {"roleArn": "stepup-role"}}}),
+        ),
+        (
+            "an unknown verification mode",
+            json!({"authz": {"verification": "weak"}}),
         ),
     ];
     for (what, values) in bad {
