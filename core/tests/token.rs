@@ -667,3 +667,21 @@ proptest! {
         prop_assert_eq!(result.map(|_| ()), expected);
     }
 }
+
+/// A host clock before 1970 must refuse every token (fail closed): it reads as the far
+/// future, where every token has expired, never as 0, where none would have.
+#[tokio::test]
+async fn a_clock_before_1970_refuses_every_token() {
+    let now = 1_800_000_000;
+    let issuer = stepup_core::testkit::TestIssuer::new();
+    let verifier = issuer.verifier(now).await;
+    let token = issuer.token("alice", "jti-clock", now);
+    assert!(verifier.verify(&token, now).await.is_ok());
+    let broken = stepup_core::clock::unix_seconds(
+        std::time::UNIX_EPOCH - std::time::Duration::from_secs(60),
+    );
+    assert_eq!(
+        verifier.verify(&token, broken).await,
+        Err(TokenError::Expired)
+    );
+}
