@@ -7,10 +7,11 @@
 //! context label for API Gateway.
 //!
 //! ```text
-//!   token missing/invalid ───────────────────────────────► Unauthenticated (401)
+//!   token missing / header malformed / token invalid ────► Unauthenticated (401)
 //!   rule: none / NOT_REQUIRED ───────────────────────────► Allow (not_required)
 //!   rule: DENY ──────────────────────────────────────────► Denied (403)
-//!   rule: REQUIRED ─┬─ claims mode: acr ∈ acrValues, auth_time fresh ─► Allow (complete)
+//!   rule: REQUIRED ─┬─ claims mode: acr ∈ acrValues, amr ∩ amrValues,
+//!                   │  auth_time fresh ──────────────────────────────► Allow (complete)
 //!                   └─ session mode: completed, factor ok, fresh ─────► Allow (complete)
 //!                      session store unreachable ─────────────────────► Denied (403, fail closed)
 //!                      otherwise ─────────────────────────────────────► StepUpRequired (401)
@@ -19,7 +20,7 @@
 use crate::clock::UnixSeconds;
 use crate::policy::{Rule, StepUpState};
 use crate::session::{Factor, SessionView};
-use crate::token::AccessClaims;
+use crate::token::{AccessClaims, BearerError};
 use serde_json::json;
 
 /// Header naming the step-up status for the upstream (`not_required` or `complete`).
@@ -84,6 +85,58 @@ impl DenyReason {
     }
 }
 
+/// Why a request is refused with 401 before any rule is looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No `Authorization` header (or an empty one): `WWW-Authenticate: Bearer` with no
+    /// error code (RFC 6750 §3.1).
+    Missing,
+    /// An `Authorization` header that is not `Bearer <token>` (a bare token, `Basic ...`,
+    /// `Bearer` alone): `error="invalid_request"`.
+    MalformedHeader,
+    /// A bearer token that does not verify: `error="invalid_token"`.
+    InvalidToken,
+}
+
+impl AuthFailure {
+    /// The RFC 6750 `error` code of the challenge, if any.
+    pub fn error_code(self) -> Option<&'static str> {
+        match self {
+            AuthFailure::Missing => None,
+            AuthFailure::MalformedHeader => Some("invalid_request"),
+            AuthFailure::InvalidToken => Some("invalid_token"),
+        }
+    }
+
+    /// A short snake_case label for metrics and logs.
+    pub fn metric_label(self) -> &'static str {
+        match self {
+            AuthFailure::Missing => "missing",
+            AuthFailure::MalformedHeader => "malformed_header",
+            AuthFailure::InvalidToken => "invalid_token",
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            AuthFailure::Missing => "A valid access token is required",
+            AuthFailure::MalformedHeader => {
+                "The Authorization header must be the Bearer scheme followed by an access token"
+            }
+            AuthFailure::InvalidToken => "The access token is invalid or expired",
+        }
+    }
+}
+
+impl From<BearerError> for AuthFailure {
+    fn from(e: BearerError) -> AuthFailure {
+        match e {
+            BearerError::Missing => AuthFailure::Missing,
+            BearerError::Malformed => AuthFailure::MalformedHeader,
+        }
+    }
+}
+
 /// What a step-up challenge asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Challenge {
@@ -91,6 +144,9 @@ pub struct Challenge {
     pub max_age: Option<u64>,
     /// `acr` values that satisfy the rule in claims mode.
     pub acr_values: Vec<String>,
+    /// `amr` values of which claims mode needs at least one (in the JSON body only: RFC
+    /// 9470 has no challenge parameter for them).
+    pub amr_values: Vec<String>,
     /// Factors accepted in session mode (empty: any); `None` if session mode is off.
     pub factors: Option<Vec<Factor>>,
 }
@@ -107,10 +163,10 @@ pub enum Decision {
         /// the token's `client_id`
         client_id: String,
     },
-    /// No token, or an invalid one.
+    /// No token, a malformed `Authorization` header, or an invalid token.
     Unauthenticated {
-        /// a token was sent but is invalid (`error="invalid_token"`)
-        invalid_token: bool,
+        /// which of the three (it decides the `WWW-Authenticate` error code)
+        reason: AuthFailure,
     },
     /// The rule needs a (fresher) step-up.
     StepUpRequired(Challenge),
@@ -121,8 +177,10 @@ pub enum Decision {
 /// What the token check found.
 #[derive(Debug, Clone, Copy)]
 pub enum TokenOutcome<'a> {
-    /// No `Authorization` header (or no bearer token in it).
+    /// No `Authorization` header (or an empty one).
     Missing,
+    /// An `Authorization` header that is not `Bearer <token>`.
+    MalformedHeader,
     /// A token that did not verify.
     Invalid,
     /// A verified access token.
@@ -145,19 +203,20 @@ pub enum Stage<'a> {
 
 /// Decides as far as possible without the session store.
 pub fn decide<'a>(token: TokenOutcome<'a>, rule: Option<&'a Rule>, now: UnixSeconds) -> Stage<'a> {
-    let claims = match token {
-        TokenOutcome::Missing => {
-            return Stage::Done(Decision::Unauthenticated {
-                invalid_token: false,
-            });
-        }
-        TokenOutcome::Invalid => {
-            return Stage::Done(Decision::Unauthenticated {
-                invalid_token: true,
-            });
-        }
-        TokenOutcome::Valid(c) => c,
+    let reason = match token {
+        TokenOutcome::Missing => AuthFailure::Missing,
+        TokenOutcome::MalformedHeader => AuthFailure::MalformedHeader,
+        TokenOutcome::Invalid => AuthFailure::InvalidToken,
+        TokenOutcome::Valid(c) => return decide_valid(c, rule, now),
     };
+    Stage::Done(Decision::Unauthenticated { reason })
+}
+
+fn decide_valid<'a>(
+    claims: &'a AccessClaims,
+    rule: Option<&'a Rule>,
+    now: UnixSeconds,
+) -> Stage<'a> {
     let Some(rule) = rule else {
         return Stage::Done(allow(claims, AllowStatus::NotRequired));
     };
@@ -189,17 +248,25 @@ pub fn with_session<E>(
     }
 }
 
-/// Claims mode: the token's `acr` is one of the rule's `acrValues` and, with a `maxAge`,
-/// its `auth_time` is recent enough.
+/// Claims mode (RFC 9470): the token's `acr` is one of the rule's `acrValues` (when it
+/// names any), its `amr` list holds at least one of the rule's `amrValues` (when it names
+/// any), and, with a `maxAge`, its `auth_time` is recent enough. A rule naming both lists
+/// needs both; a token without `auth_time` never satisfies a `maxAge`.
 pub fn claims_satisfy(rule: &Rule, claims: &AccessClaims, now: UnixSeconds) -> bool {
     if !rule.allows_claims_mode() {
         return false;
     }
-    let acr_ok = claims
-        .acr
-        .as_deref()
-        .is_some_and(|acr| rule.acr_values.iter().any(|v| v == acr));
-    acr_ok && fresh(rule.max_age, claims.auth_time, now)
+    let acr_ok = rule.acr_values.is_empty()
+        || claims
+            .acr
+            .as_deref()
+            .is_some_and(|acr| rule.acr_values.iter().any(|v| v == acr));
+    let amr_ok = rule.amr_values.is_empty()
+        || claims
+            .amr
+            .iter()
+            .any(|method| rule.amr_values.contains(method));
+    acr_ok && amr_ok && fresh(rule.max_age, claims.auth_time, now)
 }
 
 /// Session mode: completed with an accepted factor, recently enough. A session completed
@@ -236,6 +303,7 @@ fn challenge(rule: &Rule) -> Challenge {
     Challenge {
         max_age: rule.max_age,
         acr_values: rule.acr_values.clone(),
+        amr_values: rule.amr_values.clone(),
         factors: rule.allows_session_mode().then(|| rule.factors.clone()),
     }
 }
@@ -272,7 +340,8 @@ impl Decision {
     }
 
     /// The seed's `step_up` context value: `not_required | complete | required | deny |
-    /// error`, and `unauthenticated` for a missing or invalid token.
+    /// error`, and `unauthenticated` for a missing token, a malformed `Authorization`
+    /// header or an invalid token ([`AuthFailure::metric_label`] tells them apart).
     pub fn label(&self) -> &'static str {
         match self {
             Decision::Allow { status, .. } => status.as_str(),
@@ -286,15 +355,13 @@ impl Decision {
     /// The `WWW-Authenticate` header of a 401.
     pub fn www_authenticate(&self) -> Option<String> {
         match self {
-            Decision::Unauthenticated {
-                invalid_token: false,
-            } => Some(r#"Bearer realm="stepup""#.to_owned()),
-            Decision::Unauthenticated {
-                invalid_token: true,
-            } => Some(
-                r#"Bearer realm="stepup", error="invalid_token", error_description="The access token is invalid or expired""#
-                    .to_owned(),
-            ),
+            Decision::Unauthenticated { reason } => Some(match reason.error_code() {
+                None => r#"Bearer realm="stepup""#.to_owned(),
+                Some(error) => format!(
+                    r#"Bearer realm="stepup", error="{error}", error_description="{}""#,
+                    reason.description()
+                ),
+            }),
             Decision::StepUpRequired(c) => {
                 let mut v = String::from(
                     r#"Bearer realm="stepup", error="insufficient_user_authentication", error_description="A step-up authentication is required for this resource""#,
@@ -315,10 +382,16 @@ impl Decision {
     pub fn body(&self) -> Option<serde_json::Value> {
         match self {
             Decision::Allow { .. } => None,
-            Decision::Unauthenticated { .. } => Some(json!({
-                "code": "UNAUTHENTICATED",
-                "message": "A valid access token is required",
-            })),
+            Decision::Unauthenticated { reason } => {
+                let mut body = json!({
+                    "code": "UNAUTHENTICATED",
+                    "message": reason.description(),
+                });
+                if let Some(error) = reason.error_code() {
+                    body["error"] = json!(error);
+                }
+                Some(body)
+            }
             Decision::StepUpRequired(c) => {
                 let mut body = json!({
                     "code": "STEP_UP_REQUIRED",
@@ -332,6 +405,9 @@ impl Decision {
                 }
                 if !c.acr_values.is_empty() {
                     body["acrValues"] = json!(c.acr_values);
+                }
+                if !c.amr_values.is_empty() {
+                    body["amrValues"] = json!(c.amr_values);
                 }
                 if let Some(factors) = &c.factors {
                     let names: Vec<&str> = factors.iter().map(|f| f.as_str()).collect();
@@ -411,6 +487,50 @@ mod tests {
                 .unwrap()
                 .contains(r#"error="invalid_token""#)
         );
+    }
+
+    #[test]
+    fn each_unauthenticated_reason_has_its_own_challenge_and_body() {
+        let cases = [
+            (TokenOutcome::Missing, r#"Bearer realm="stepup""#, None),
+            (
+                TokenOutcome::MalformedHeader,
+                r#"Bearer realm="stepup", error="invalid_request", error_description="The Authorization header must be the Bearer scheme followed by an access token""#,
+                Some("invalid_request"),
+            ),
+            (
+                TokenOutcome::Invalid,
+                r#"Bearer realm="stepup", error="invalid_token", error_description="The access token is invalid or expired""#,
+                Some("invalid_token"),
+            ),
+        ];
+        for (outcome, www, error) in cases {
+            let d = done(decide(outcome, Some(&required(None)), NOW));
+            assert_eq!((d.status_code(), d.label()), (401, "unauthenticated"));
+            assert_eq!(d.www_authenticate().as_deref(), Some(www));
+            let body = d.body().unwrap();
+            assert_eq!(body["code"], "UNAUTHENTICATED");
+            assert_eq!(body.get("error").and_then(|e| e.as_str()), error);
+        }
+    }
+
+    #[test]
+    fn bearer_errors_map_to_their_reasons_with_distinct_labels() {
+        assert_eq!(
+            AuthFailure::from(BearerError::Missing),
+            AuthFailure::Missing
+        );
+        assert_eq!(
+            AuthFailure::from(BearerError::Malformed),
+            AuthFailure::MalformedHeader
+        );
+        let labels = [
+            AuthFailure::Missing,
+            AuthFailure::MalformedHeader,
+            AuthFailure::InvalidToken,
+        ]
+        .map(AuthFailure::metric_label);
+        assert_eq!(labels, ["missing", "malformed_header", "invalid_token"]);
     }
 
     #[test]
@@ -534,6 +654,159 @@ mod tests {
             decide(TokenOutcome::Valid(&c), Some(&r), NOW),
             Stage::NeedSession { .. }
         ));
+    }
+
+    fn claims_rule(acr: &[&str], amr: &[&str], max_age: Option<u64>) -> Rule {
+        let mut r = required(max_age);
+        r.acr_values = acr.iter().map(|v| (*v).to_owned()).collect();
+        r.amr_values = amr.iter().map(|v| (*v).to_owned()).collect();
+        r
+    }
+
+    fn token_with(acr: Option<&str>, amr: &[&str], auth_time: Option<u64>) -> AccessClaims {
+        let mut c = claims();
+        c.acr = acr.map(str::to_owned);
+        c.amr = amr.iter().map(|v| (*v).to_owned()).collect();
+        c.auth_time = auth_time;
+        c
+    }
+
+    #[test]
+    fn an_amr_only_rule_needs_one_of_its_methods_and_is_claims_mode_only() {
+        let r = claims_rule(&[], &["otp", "hwk"], None);
+        assert!(r.allows_claims_mode() && !r.allows_session_mode());
+        let with_otp = token_with(None, &["pwd", "otp", "mfa"], Some(NOW));
+        assert!(done(decide(TokenOutcome::Valid(&with_otp), Some(&r), NOW)).is_allowed());
+        let pwd_only = token_with(None, &["pwd"], Some(NOW));
+        let d = done(decide(TokenOutcome::Valid(&pwd_only), Some(&r), NOW));
+        assert_eq!(d.label(), "required");
+        // RFC 9470 has no challenge parameter for amr: it is in the body only.
+        let h = d.www_authenticate().unwrap();
+        assert!(!h.contains("amr") && !h.contains("acr_values"), "{h}");
+        assert_eq!(d.body().unwrap()["amrValues"], json!(["otp", "hwk"]));
+    }
+
+    #[test]
+    fn claims_mode_table() {
+        let loa3 = "urn:cognito:loa:3";
+        // (rule acr, rule amr, rule maxAge, token acr, token amr, token auth_time, allowed)
+        type Case<'a> = (
+            &'a [&'a str],
+            &'a [&'a str],
+            Option<u64>,
+            Option<&'a str>,
+            &'a [&'a str],
+            Option<u64>,
+            bool,
+        );
+        let cases: &[Case<'_>] = &[
+            (&[loa3], &[], None, Some(loa3), &[], None, true),
+            (
+                &[loa3],
+                &[],
+                None,
+                Some("urn:cognito:loa:2"),
+                &[],
+                None,
+                false,
+            ),
+            (&[loa3], &[], None, None, &["mfa"], None, false),
+            (&[], &["mfa"], None, None, &["pwd", "mfa"], None, true),
+            (&[], &["mfa"], None, Some(loa3), &["pwd"], None, false),
+            (&[loa3], &["mfa"], None, Some(loa3), &["mfa"], None, true),
+            (&[loa3], &["mfa"], None, Some(loa3), &["pwd"], None, false),
+            (&[loa3], &["mfa"], None, Some("loa2"), &["mfa"], None, false),
+            (
+                &[loa3],
+                &[],
+                Some(300),
+                Some(loa3),
+                &[],
+                Some(NOW - 300),
+                true,
+            ),
+            (
+                &[loa3],
+                &[],
+                Some(300),
+                Some(loa3),
+                &[],
+                Some(NOW - 301),
+                false,
+            ),
+            (&[loa3], &[], Some(300), Some(loa3), &[], None, false),
+            (
+                &[loa3],
+                &[],
+                Some(300),
+                Some(loa3),
+                &[],
+                Some(NOW + 30),
+                true,
+            ),
+            (
+                &[],
+                &["otp"],
+                Some(60),
+                None,
+                &["otp"],
+                Some(NOW - 61),
+                false,
+            ),
+            // Values are compared exactly: no case folding, no prefix match.
+            (
+                &[loa3],
+                &[],
+                None,
+                Some("URN:COGNITO:LOA:3"),
+                &[],
+                None,
+                false,
+            ),
+            (&[], &["mfa"], None, None, &["mfa2"], None, false),
+        ];
+        for (i, &(acr, amr, max_age, t_acr, t_amr, t_auth, allowed)) in cases.iter().enumerate() {
+            let r = claims_rule(acr, amr, max_age);
+            let c = token_with(t_acr, t_amr, t_auth);
+            let d = done(decide(TokenOutcome::Valid(&c), Some(&r), NOW));
+            assert_eq!(d.is_allowed(), allowed, "case {i}: {:?}", cases[i]);
+            assert_eq!(claims_satisfy(&r, &c, NOW), allowed, "case {i}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the token carries, claims mode allows exactly when every list the rule
+        /// names is met and `auth_time` is within `maxAge`; a rule naming neither list
+        /// never allows by claims.
+        #[test]
+        fn claims_mode_allows_exactly_when_every_named_condition_holds(
+            rule_acr in proptest::collection::vec("[ab]", 0..3),
+            rule_amr in proptest::collection::vec("[xyz]", 0..3),
+            max_age in proptest::option::of(0u64..1000),
+            token_acr in proptest::option::of("[abc]"),
+            token_amr in proptest::collection::vec("[wxyz]", 0..4),
+            age in proptest::option::of(0u64..2000),
+        ) {
+            let mut r = required(max_age);
+            r.acr_values = rule_acr.clone();
+            r.amr_values = rule_amr.clone();
+            let mut c = claims();
+            c.acr = token_acr.clone();
+            c.amr = token_amr.clone();
+            c.auth_time = age.map(|a| NOW - a);
+            let named = !rule_acr.is_empty() || !rule_amr.is_empty();
+            let acr_ok = rule_acr.is_empty() || token_acr.is_some_and(|a| rule_acr.contains(&a));
+            let amr_ok = rule_amr.is_empty() || token_amr.iter().any(|m| rule_amr.contains(m));
+            let fresh_ok = match (max_age, age) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(max), Some(a)) => a <= max,
+            };
+            proptest::prop_assert_eq!(
+                claims_satisfy(&r, &c, NOW),
+                named && acr_ok && amr_ok && fresh_ok
+            );
+        }
     }
 
     #[test]

@@ -15,7 +15,9 @@
 //! - **allow**: the request goes to the inner service with `x-stepup-status`
 //!   (`not_required | complete`), `x-stepup-user` and `x-stepup-client-id` set;
 //! - **otherwise**: the inner service is not called; the client gets the decision's
-//!   answer: 401 with `WWW-Authenticate` (RFC 6750 / RFC 9470
+//!   answer: 401 with `WWW-Authenticate` (RFC 6750: no error for a missing token,
+//!   `error="invalid_request"` for an `Authorization` header that is not
+//!   `Bearer <token>`, `error="invalid_token"`; RFC 9470
 //!   `error="insufficient_user_authentication"`) or 403, and its JSON body.
 //!
 //! The rule is matched on the request target as the layer receives it, so mount the
@@ -316,6 +318,25 @@ mod tests {
         let body = json(r).await;
         assert_eq!(body["status"], "not_required");
         assert_eq!(body["user"], "alice");
+    }
+
+    #[tokio::test]
+    async fn a_token_without_the_bearer_scheme_is_401_invalid_request() {
+        let w = world().await;
+        let token = w.issuer.token("alice", "jti-6", NOW);
+        let basic = "Basic YWxpY2U6cGFzc3dvcmQ=".to_owned();
+        for value in [token.as_str(), basic.as_str(), "Token x", "Bearer"] {
+            let r = send(&w.app, "GET", "/info", &[("authorization", value)]).await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{value}");
+            assert_eq!(
+                r.headers()[WWW_AUTHENTICATE],
+                r#"Bearer realm="stepup", error="invalid_request", error_description="The Authorization header must be the Bearer scheme followed by an access token""#
+            );
+            assert_eq!(json(r).await["error"], "invalid_request");
+        }
+        let lower = format!("bearer {token}");
+        let r = send(&w.app, "GET", "/info", &[("authorization", &lower)]).await;
+        assert_eq!(r.status(), StatusCode::OK);
     }
 
     #[tokio::test]

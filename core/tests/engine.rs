@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use stepup_core::Decision;
-use stepup_core::decision::DenyReason;
+use stepup_core::decision::{AuthFailure, DenyReason};
 use stepup_core::engine::{CheckRequest, Engine, EngineConfig};
 use stepup_core::item::{Attr, Item};
 use stepup_core::policy::PolicyCache;
@@ -58,13 +58,34 @@ async fn world(extra: Vec<Item>) -> World {
 impl World {
     async fn check(&self, method: &str, path: &str, token: Option<&str>) -> Decision {
         let auth = token.map(|t| format!("Bearer {t}"));
+        self.check_raw(method, path, auth.as_deref()).await
+    }
+
+    /// A check with this `Authorization` header value as it is.
+    async fn check_raw(&self, method: &str, path: &str, authorization: Option<&str>) -> Decision {
         let req = CheckRequest {
             method,
             host: "api.example.com",
             path,
-            authorization: auth.as_deref(),
+            authorization,
         };
         self.engine.check(&req, NOW).await
+    }
+
+    /// A token of alice with these claims-mode claims (`auth_time` `None`: left out).
+    fn claims_token(&self, acr: Option<&str>, amr: &[&str], auth_time: Option<u64>) -> String {
+        let mut c = self.issuer.claims("alice", "jti-claims", NOW);
+        let obj = c.as_object_mut().unwrap();
+        match acr {
+            Some(acr) => obj.insert("acr".into(), serde_json::json!(acr)),
+            None => obj.remove("acr"),
+        };
+        obj.insert("amr".into(), serde_json::json!(amr));
+        match auth_time {
+            Some(t) => obj.insert("auth_time".into(), serde_json::json!(t)),
+            None => obj.remove("auth_time"),
+        };
+        self.issuer.sign(&c)
     }
 
     async fn complete(&self, jti: &str, at: u64, factor: Factor) {
@@ -140,7 +161,7 @@ async fn missing_expired_and_foreign_tokens_are_unauthenticated() {
     assert_eq!(
         w.check("GET", "/info", None).await,
         Decision::Unauthenticated {
-            invalid_token: false
+            reason: AuthFailure::Missing
         }
     );
     let mut c = w.issuer.claims("alice", "j", NOW - 7200);
@@ -150,7 +171,7 @@ async fn missing_expired_and_foreign_tokens_are_unauthenticated() {
     assert_eq!(
         d,
         Decision::Unauthenticated {
-            invalid_token: true
+            reason: AuthFailure::InvalidToken
         }
     );
     assert!(
@@ -296,5 +317,210 @@ async fn a_cached_completion_spares_the_store_and_a_pending_session_is_never_cac
     assert_eq!(
         w.check("POST", "/transfer", Some(&other)).await,
         Decision::Denied(DenyReason::SessionUnavailable)
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The Authorization header, from the attacker's side (RFC 6750 §2.1, RFC 9110 §11.1)
+// ---------------------------------------------------------------------------------------
+
+const INVALID_REQUEST: &str = r#"Bearer realm="stepup", error="invalid_request", error_description="The Authorization header must be the Bearer scheme followed by an access token""#;
+
+#[tokio::test]
+async fn a_bare_valid_token_without_the_bearer_scheme_is_401_invalid_request() {
+    let w = world(vec![]).await;
+    let t = w.issuer.token("alice", "jti-1", NOW);
+    for path in ["/info", "/transfer", "/nowhere"] {
+        let d = w.check_raw("GET", path, Some(&t)).await;
+        assert_eq!(
+            d,
+            Decision::Unauthenticated {
+                reason: AuthFailure::MalformedHeader
+            },
+            "{path}"
+        );
+        assert_eq!(d.status_code(), 401);
+        assert_eq!(d.www_authenticate().as_deref(), Some(INVALID_REQUEST));
+        assert_eq!(d.body().unwrap()["error"], "invalid_request");
+    }
+}
+
+#[tokio::test]
+async fn other_schemes_and_a_lone_bearer_are_401_invalid_request() {
+    let w = world(vec![]).await;
+    let t = w.issuer.token("alice", "jti-1", NOW);
+    let with_space = format!("Bearer {t} {t}");
+    let basic = "Basic YWxpY2U6cGFzc3dvcmQ=".to_owned();
+    let token_scheme = format!("Token {t}");
+    let glued = format!("Bearer{t}");
+    for value in [
+        basic.as_str(),
+        token_scheme.as_str(),
+        "Token x",
+        "Bearer",
+        glued.as_str(),
+        with_space.as_str(),
+    ] {
+        let d = w.check_raw("POST", "/transfer", Some(value)).await;
+        assert_eq!(d.status_code(), 401, "{value}");
+        assert_eq!(
+            d.www_authenticate().as_deref(),
+            Some(INVALID_REQUEST),
+            "{value}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_empty_header_is_missing_not_malformed() {
+    let w = world(vec![]).await;
+    for value in [None, Some(""), Some("  ")] {
+        let d = w.check_raw("GET", "/info", value).await;
+        assert_eq!(
+            d.www_authenticate().as_deref(),
+            Some(r#"Bearer realm="stepup""#),
+            "{value:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_accepted_in_any_case_with_extra_whitespace() {
+    let w = world(vec![]).await;
+    let t = w.issuer.token("alice", "jti-1", NOW);
+    for value in [
+        format!("bearer {t}"),
+        format!("BEARER {t}"),
+        format!("  Bearer \t {t}  "),
+    ] {
+        let d = w.check_raw("GET", "/info", Some(&value)).await;
+        assert_eq!(d.label(), "not_required", "{value}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Claims mode (RFC 9470): acrValues, amrValues and maxAge against the token's own claims
+// ---------------------------------------------------------------------------------------
+
+const LOA3: &str = "urn:cognito:loa:3";
+
+/// `/payouts` needs `acr` loa:3 within 300 s; `/export` needs an `otp` or `hwk` in `amr`;
+/// `/close` needs both.
+fn claims_items() -> Vec<Item> {
+    let rule = |id: &str, acr: &[&str], amr: &[&str]| {
+        let mut it = item(&[
+            ("id", Attr::s(id)),
+            ("stepUpState", Attr::s("STEP_UP_REQUIRED")),
+            ("maxAgeSeconds", Attr::n(300u64)),
+        ]);
+        let list = |v: &[&str]| Attr::Ss(v.iter().map(|s| (*s).to_owned()).collect());
+        if !acr.is_empty() {
+            it.insert("acrValues".into(), list(acr));
+        }
+        if !amr.is_empty() {
+            it.insert("amrValues".into(), list(amr));
+        }
+        it
+    };
+    vec![
+        rule("/payouts", &[LOA3], &[]),
+        rule("/export", &[], &["otp", "hwk"]),
+        rule("/close", &[LOA3], &["otp"]),
+    ]
+}
+
+#[tokio::test]
+async fn a_token_with_the_required_acr_and_a_fresh_auth_time_satisfies_claims_mode() {
+    let w = world(claims_items()).await;
+    let t = w.claims_token(Some(LOA3), &["pwd", "otp", "mfa"], Some(NOW - 60));
+    for path in ["/payouts", "/export", "/close"] {
+        let d = w.check("POST", path, Some(&t)).await;
+        assert_eq!(d.label(), "complete", "{path}");
+    }
+    // No session was needed: the store is not even read.
+    w.sessions.set_unavailable(true);
+    assert!(w.check("POST", "/payouts", Some(&t)).await.is_allowed());
+}
+
+#[tokio::test]
+async fn a_stale_auth_time_is_challenged_with_max_age_and_acr_values() {
+    let w = world(claims_items()).await;
+    let stale = w.claims_token(Some(LOA3), &["pwd", "otp"], Some(NOW - 301));
+    let d = w.check("POST", "/payouts", Some(&stale)).await;
+    assert_eq!((d.status_code(), d.label()), (401, "required"));
+    assert_eq!(
+        d.www_authenticate().as_deref(),
+        Some(
+            r#"Bearer realm="stepup", error="insufficient_user_authentication", error_description="A step-up authentication is required for this resource", max_age="300", acr_values="urn:cognito:loa:3""#
+        )
+    );
+    // A token without auth_time never satisfies a maxAge.
+    let timeless = w.claims_token(Some(LOA3), &["otp"], None);
+    assert_eq!(
+        w.check("POST", "/payouts", Some(&timeless)).await.label(),
+        "required"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_acr_is_challenged() {
+    let w = world(claims_items()).await;
+    for acr in [Some("urn:cognito:loa:2"), Some("urn:cognito:loa:3 "), None] {
+        let t = w.claims_token(acr, &["pwd", "otp"], Some(NOW));
+        let d = w.check("POST", "/payouts", Some(&t)).await;
+        assert_eq!(d.label(), "required", "{acr:?}");
+        assert_eq!(d.body().unwrap()["acrValues"], serde_json::json!([LOA3]));
+    }
+}
+
+#[tokio::test]
+async fn a_token_missing_every_required_amr_value_is_challenged() {
+    let w = world(claims_items()).await;
+    for amr in [&[][..], &["pwd"][..], &["pwd", "sms", "mfa"][..]] {
+        let t = w.claims_token(Some(LOA3), amr, Some(NOW));
+        let d = w.check("POST", "/export", Some(&t)).await;
+        assert_eq!(d.label(), "required", "{amr:?}");
+        assert_eq!(
+            d.body().unwrap()["amrValues"],
+            serde_json::json!(["otp", "hwk"])
+        );
+        // Neither an acr_values nor an amr parameter: RFC 9470 defines none for amr.
+        let www = d.www_authenticate().unwrap();
+        assert!(www.ends_with(r#"max_age="300""#), "{www}");
+    }
+    let hwk = w.claims_token(None, &["hwk"], Some(NOW));
+    assert!(w.check("POST", "/export", Some(&hwk)).await.is_allowed());
+}
+
+#[tokio::test]
+async fn a_rule_naming_acr_and_amr_values_needs_both() {
+    let w = world(claims_items()).await;
+    let both = w.claims_token(Some(LOA3), &["otp"], Some(NOW));
+    assert!(w.check("POST", "/close", Some(&both)).await.is_allowed());
+    let acr_only = w.claims_token(Some(LOA3), &["pwd", "sms"], Some(NOW));
+    assert_eq!(
+        w.check("POST", "/close", Some(&acr_only)).await.label(),
+        "required"
+    );
+    let amr_only = w.claims_token(Some("urn:cognito:loa:2"), &["otp"], Some(NOW));
+    assert_eq!(
+        w.check("POST", "/close", Some(&amr_only)).await.label(),
+        "required"
+    );
+}
+
+#[tokio::test]
+async fn a_completed_session_does_not_satisfy_a_claims_only_rule() {
+    let w = world(claims_items()).await;
+    let t = w.claims_token(None, &["pwd"], Some(NOW));
+    w.complete("jti-claims", NOW, Factor::SoftwareToken).await;
+    assert_eq!(
+        w.check("POST", "/payouts", Some(&t)).await.label(),
+        "required"
+    );
+    // The seed's /transfer (no acr/amr values) still takes the session.
+    assert_eq!(
+        w.check("POST", "/transfer", Some(&t)).await.label(),
+        "complete"
     );
 }

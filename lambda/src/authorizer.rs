@@ -5,11 +5,15 @@
 //! |---|---|---|
 //! | allow | `Allow` policy, context `step_up=not_required\|complete` | `isAuthorized: true` + context |
 //! | no / invalid token | error `Unauthorized` → gateway response `UNAUTHORIZED` (401) | `isAuthorized: false` (403) |
+//! | `Authorization` not `Bearer <token>` | `Deny` policy, context `step_up=unauthenticated`, `wwwAuthenticate` (`error="invalid_request"`), `body` → `ACCESS_DENIED` configured as 401 | `isAuthorized: false` (403), `wwwAuthenticate` in the context |
 //! | step-up required | `Deny` policy, context `step_up=required`, `wwwAuthenticate`, `body` → `ACCESS_DENIED` configured as 401 | `isAuthorized: false` (403) |
 //! | deny / store error ([`Decision::Denied`]) | error `Forbidden` → `AUTHORIZER_FAILURE` / `AUTHORIZER_CONFIGURATION_ERROR` configured as 403 | `isAuthorized: false` (403) |
 //!
 //! Why the REST gateway responses are set up this way, and what HTTP APIs cannot do, is
-//! written down in `docs/lambda.md`. Context values are flat strings: API Gateway refuses
+//! written down in `docs/lambda.md`. A malformed `Authorization` header takes the `Deny`
+//! policy path rather than the `Unauthorized` error because `UNAUTHORIZED` has a static
+//! `WWW-Authenticate`, and only `ACCESS_DENIED` can carry the `error="invalid_request"`
+//! every enforcement point answers (RFC 6750 §3.1). Context values are flat strings: API Gateway refuses
 //! nested objects in an authorizer context.
 
 use aws_lambda_events::apigw::{
@@ -22,6 +26,7 @@ use http::HeaderMap;
 use lambda_runtime::Diagnostic;
 use serde_json::{Map, Value, json};
 use stepup_core::clock::UnixSeconds;
+use stepup_core::decision::AuthFailure;
 use stepup_core::engine::CheckRequest;
 use stepup_core::token::{AccessClaims, extract_bearer};
 use stepup_core::{Decision, DenyReason, Engine};
@@ -99,7 +104,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// part of a [`Decision`]). Reading the payload unverified is sound only because the
 /// engine verified this very token string in this invocation; it is never used otherwise.
 fn session_id(authorization: Option<&str>, use_origin_jti: bool) -> Option<String> {
-    let token = authorization.and_then(extract_bearer)?;
+    let token = extract_bearer(authorization).ok()?;
     let claims: AccessClaims = jsonwebtoken::dangerous::insecure_decode_claims(token).ok()?;
     Some(claims.session_key(use_origin_jti).to_owned())
 }
@@ -140,7 +145,10 @@ fn username(decision: &Decision, authorization: Option<&str>) -> Option<String> 
     if let Decision::Allow { user, .. } = decision {
         return Some(user.clone());
     }
-    let token = authorization.and_then(extract_bearer)?;
+    if matches!(decision, Decision::Unauthenticated { .. }) {
+        return None;
+    }
+    let token = extract_bearer(authorization).ok()?;
     let claims: AccessClaims = jsonwebtoken::dangerous::insecure_decode_claims(token).ok()?;
     Some(claims.username)
 }
@@ -166,6 +174,11 @@ pub async fn handle_rest(
     };
     let decision = engine.check(&req, now).await;
     match decision {
+        // `ACCESS_DENIED` (a Deny policy) carries the context's `WWW-Authenticate`;
+        // `UNAUTHORIZED` cannot say `error="invalid_request"`.
+        Decision::Unauthenticated {
+            reason: AuthFailure::MalformedHeader,
+        } => {}
         Decision::Unauthenticated { .. } => return Err(AuthorizerError::Unauthorized),
         Decision::Denied(reason) => {
             // The one place the reason is recorded: the client gets a static 403. Never
@@ -185,7 +198,7 @@ pub async fn handle_rest(
     let session = session_id(authorization, engine.config().use_origin_jti);
     let mut statement = IamPolicyStatement::default();
     statement.action = vec!["execute-api:Invoke".to_owned()];
-    // Deny only for a step-up challenge (ACCESS_DENIED, 401).
+    // Deny only for a step-up challenge or a malformed header (ACCESS_DENIED, 401).
     statement.effect = if decision.is_allowed() {
         IamPolicyEffect::Allow
     } else {
@@ -230,7 +243,10 @@ pub async fn handle_http(
     let mut response = ApiGatewayV2CustomAuthorizerSimpleResponse::default();
     response.is_authorized = decision.is_allowed();
     response.context = match decision {
-        Decision::Unauthenticated { .. } => json!({ "step_up": decision.label() }),
+        Decision::Unauthenticated { .. } => json!({
+            "step_up": decision.label(),
+            "wwwAuthenticate": decision.www_authenticate().unwrap_or_default(),
+        }),
         _ => {
             let user = username(&decision, authorization);
             let session = session_id(authorization, engine.config().use_origin_jti);

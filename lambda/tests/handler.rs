@@ -58,6 +58,13 @@ impl Fixture {
     }
 }
 
+/// `/info` with the `Authorization` header exactly as `{{TOKEN}}` is replaced.
+const REST_RAW_AUTHORIZATION: &[u8] =
+    include_bytes!("fixtures/rest-request-raw-authorization.json");
+const HTTP_V2_RAW_AUTHORIZATION: &[u8] = include_bytes!("fixtures/http-v2-raw-authorization.json");
+
+const INVALID_REQUEST: &str = r#"Bearer realm="stepup", error="invalid_request", error_description="The Authorization header must be the Bearer scheme followed by an access token""#;
+
 fn statement(resp: &Value) -> &Value {
     &resp["policyDocument"]["Statement"][0]
 }
@@ -244,4 +251,56 @@ async fn an_unreachable_session_table_fails_closed_with_the_forbidden_error() {
     // Open paths need no session and stay open.
     let resp = f.call(REST_INFO, &f.token("jti-down")).await.unwrap();
     assert_eq!(statement(&resp)["Effect"], "Allow");
+}
+
+#[tokio::test]
+async fn rest_a_header_that_is_not_bearer_token_is_a_deny_policy_carrying_invalid_request() {
+    let f = fixture().await;
+    let bare = f.token("jti-bare");
+    let token_scheme = format!("Token {bare}");
+    for value in [
+        bare.as_str(),
+        "Basic YWxpY2U6cGFzc3dvcmQ=",
+        token_scheme.as_str(),
+        "Token x",
+        "Bearer",
+    ] {
+        // A Deny policy answers through ACCESS_DENIED (401), whose WWW-Authenticate comes
+        // from the context; the Unauthorized error's UNAUTHORIZED response is static.
+        let resp = f.call(REST_RAW_AUTHORIZATION, value).await.unwrap();
+        assert_eq!(statement(&resp)["Effect"], "Deny", "{value}");
+        assert_eq!(resp["principalId"], "anonymous");
+        let ctx = &resp["context"];
+        assert_eq!(ctx["step_up"], "unauthenticated");
+        assert_eq!(ctx["wwwAuthenticate"], INVALID_REQUEST);
+        assert_eq!(ctx["code"], "UNAUTHENTICATED");
+        assert_eq!(ctx["session_id"], "");
+        assert_eq!(ctx.get("username"), None);
+        let body: Value = serde_json::from_str(ctx["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["error"], "invalid_request");
+    }
+}
+
+#[tokio::test]
+async fn rest_the_bearer_scheme_in_lower_case_is_accepted() {
+    let f = fixture().await;
+    let value = format!("bearer {}", f.token("jti-lower"));
+    let resp = f.call(REST_RAW_AUTHORIZATION, &value).await.unwrap();
+    assert_eq!(statement(&resp)["Effect"], "Allow");
+    assert_eq!(resp["context"]["username"], "alice");
+}
+
+#[tokio::test]
+async fn http_api_v2_a_bare_token_is_refused_with_invalid_request_in_the_context() {
+    let f = fixture().await;
+    let resp = f
+        .call(HTTP_V2_RAW_AUTHORIZATION, &f.token("jti-v2-bare"))
+        .await
+        .unwrap();
+    assert_eq!(resp["isAuthorized"], false);
+    assert_eq!(resp["context"]["step_up"], "unauthenticated");
+    assert_eq!(resp["context"]["wwwAuthenticate"], INVALID_REQUEST);
+    let value = format!("BEARER {}", f.token("jti-v2-upper"));
+    let resp = f.call(HTTP_V2_RAW_AUTHORIZATION, &value).await.unwrap();
+    assert_eq!(resp["isAuthorized"], true);
 }

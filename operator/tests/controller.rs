@@ -100,6 +100,7 @@ fn rule(path: &str, action: RuleAction) -> PolicyRule {
         max_age: None,
         factors: vec![],
         acr_values: vec![],
+        amr_values: vec![],
     }
 }
 

@@ -294,6 +294,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_token_without_the_bearer_scheme_is_401_invalid_request() {
+        let w = testutil::world().await;
+        let bare = w.bearer("jti-1").trim_start_matches("Bearer ").to_owned();
+        let token_scheme = format!("Token {bare}");
+        for value in [
+            bare.as_str(),
+            "Basic YWxpY2U6cGFzc3dvcmQ=",
+            token_scheme.as_str(),
+            "Token x",
+            "Bearer",
+        ] {
+            let r = check(&w, "/info", &[("authorization", value)]).await;
+            assert_eq!(
+                r.status.as_ref().unwrap().code,
+                Code::Unauthenticated as i32,
+                "{value}"
+            );
+            let d = denied(&r);
+            assert_eq!(d.status.as_ref().unwrap().code, 401);
+            assert_eq!(
+                headers(&d.headers)["www-authenticate"],
+                r#"Bearer realm="stepup", error="invalid_request", error_description="The Authorization header must be the Bearer scheme followed by an access token""#
+            );
+            let body: serde_json::Value = serde_json::from_str(&d.body).unwrap();
+            assert_eq!(body["error"], "invalid_request");
+        }
+        let lower = format!("bearer {bare}");
+        let r = check(&w, "/info", &[("authorization", &lower)]).await;
+        assert_eq!(headers(&ok(&r).headers)["x-stepup-status"], "not_required");
+    }
+
+    #[tokio::test]
     async fn a_privileged_path_is_challenged_until_the_session_completes() {
         let w = testutil::world().await;
         let auth = w.bearer("jti-1");

@@ -182,6 +182,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_token_without_the_bearer_scheme_is_401_invalid_request() {
+        let w = testutil::world().await;
+        let bare = w.bearer("jti-1").trim_start_matches("Bearer ").to_owned();
+        let token_scheme = format!("Token {bare}");
+        for value in [
+            bare.as_str(),
+            "Basic YWxpY2U6cGFzc3dvcmQ=",
+            token_scheme.as_str(),
+            "Token x",
+            "Bearer",
+        ] {
+            let r = send(&w, "GET", "/authz/info", &[("authorization", value)]).await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{value}");
+            assert_eq!(
+                header(&r, "www-authenticate").unwrap(),
+                r#"Bearer realm="stepup", error="invalid_request", error_description="The Authorization header must be the Bearer scheme followed by an access token""#
+            );
+            assert_eq!(header(&r, "x-stepup-user"), None);
+            assert_eq!(body_json(r).await["error"], "invalid_request");
+        }
+        let lower = format!("bearer {bare}");
+        let r = send(&w, "GET", "/authz/info", &[("authorization", &lower)]).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(header(&r, "x-stepup-user").unwrap(), "alice");
+    }
+
+    #[tokio::test]
     async fn a_privileged_path_is_challenged_until_the_session_completes() {
         let w = testutil::world().await;
         let auth = w.bearer("jti-1");

@@ -82,8 +82,8 @@ pub struct StepUpPolicySpec {
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
     {
-        "rule": "self.action == 'RequireStepUp' || ((!has(self.acrValues) || size(self.acrValues) == 0) && (!has(self.factors) || size(self.factors) == 0) && !has(self.maxAge))",
-        "message": "maxAge, factors and acrValues apply only to action RequireStepUp"
+        "rule": "self.action == 'RequireStepUp' || ((!has(self.acrValues) || size(self.acrValues) == 0) && (!has(self.amrValues) || size(self.amrValues) == 0) && (!has(self.factors) || size(self.factors) == 0) && !has(self.maxAge))",
+        "message": "maxAge, factors, acrValues and amrValues apply only to action RequireStepUp"
     },
     {
         "rule": "!has(self.match) || self.match != 'Template' || self.path.contains('{')",
@@ -124,6 +124,11 @@ pub struct PolicyRule {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16), inner(length(min = 1, max = 256)))]
     pub acr_values: Vec<String>,
+    /// `amr` values accepted in claims mode for `RequireStepUp`: the token's `amr` must
+    /// hold at least one of them (with `acrValues` as well, both must hold).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), inner(length(min = 1, max = 256)))]
+    pub amr_values: Vec<String>,
 }
 
 /// How a rule's path is compared with the request path.

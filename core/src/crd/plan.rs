@@ -275,7 +275,11 @@ fn describe_scope(item: &Item) -> String {
     if let Ok(Some(s)) = item.opt_u64("maxAgeSeconds") {
         out.push_str(&format!("; maxAge {s}s"));
     }
-    for (name, label) in [("factors", "factors"), ("acrValues", "acrValues")] {
+    for (name, label) in [
+        ("factors", "factors"),
+        ("acrValues", "acrValues"),
+        ("amrValues", "amrValues"),
+    ] {
         if let Ok(Some(v)) = item.opt_strings(name) {
             out.push_str(&format!("; {label} {}", v.join(",")));
         }
@@ -436,21 +440,29 @@ pub fn rules_for(policy: &StepUpPolicy) -> Result<Vec<Rule>, PolicyError> {
         };
         let require = spec.action == Action::RequireStepUp;
         if !require
-            && (spec.max_age.is_some() || !spec.factors.is_empty() || !spec.acr_values.is_empty())
+            && (spec.max_age.is_some()
+                || !spec.factors.is_empty()
+                || !spec.acr_values.is_empty()
+                || !spec.amr_values.is_empty())
         {
             problem(
                 "action",
-                "maxAge, factors and acrValues apply only to RequireStepUp".to_owned(),
+                "maxAge, factors, acrValues and amrValues apply only to RequireStepUp".to_owned(),
             );
         }
-        let mut acr_values: Vec<String> = Vec::new();
-        for a in &spec.acr_values {
-            if a.trim().is_empty() {
-                problem("acrValues", "an empty value".to_owned());
-            } else if !acr_values.contains(a) {
-                acr_values.push(a.clone());
+        let mut claim_values = |field: &str, values: &[String]| {
+            let mut out: Vec<String> = Vec::new();
+            for v in values {
+                if v.trim().is_empty() {
+                    problem(field, "an empty value".to_owned());
+                } else if !out.contains(v) {
+                    out.push(v.clone());
+                }
             }
-        }
+            out
+        };
+        let acr_values = claim_values("acrValues", &spec.acr_values);
+        let amr_values = claim_values("amrValues", &spec.amr_values);
         let mut factors: Vec<Factor> = Vec::new();
         for f in spec.factors.iter().copied().map(factor_of) {
             if !factors.contains(&f) {
@@ -465,6 +477,7 @@ pub fn rules_for(policy: &StepUpPolicy) -> Result<Vec<Rule>, PolicyError> {
         rule.max_age = max_age;
         rule.factors = factors;
         rule.acr_values = acr_values;
+        rule.amr_values = amr_values;
         rule.owner = Some(owner.clone());
         rule.id = rule_key(&rule);
         if rule.id.len() > MAX_KEY_LEN {
@@ -689,6 +702,7 @@ mod tests {
             max_age: None,
             factors: vec![],
             acr_values: vec![],
+            amr_values: vec![],
         }
     }
 
@@ -1002,6 +1016,44 @@ mod tests {
         assert!(err.problems[4].contains("rules[4] and rules[0] both govern `EXACT:/a`"));
         let empty = policy("empty", 1, vec![]);
         assert!(rules_for(&empty).is_err());
+    }
+
+    #[test]
+    fn acr_and_amr_values_reach_the_item_and_read_back_as_claims_mode() {
+        let mut r = rule("/payouts", Action::RequireStepUp);
+        r.max_age = Some("5m".into());
+        r.acr_values = vec!["urn:cognito:loa:3".into()];
+        r.amr_values = vec!["otp".into(), "hwk".into(), "otp".into()];
+        let plan = run(&[&policy("claims", 1, vec![r])], &[]);
+        assert!(!plan.has_problems(), "{plan}");
+        let item = &plan.puts[0].item;
+        assert_eq!(
+            item.get("amrValues"),
+            Some(&Attr::Ss(vec!["hwk".into(), "otp".into()]))
+        );
+        assert_eq!(
+            item.get("acrValues"),
+            Some(&Attr::Ss(vec!["urn:cognito:loa:3".into()]))
+        );
+        let read = rule_from_item(item).unwrap();
+        assert_eq!(read.amr_values, vec!["hwk", "otp"]);
+        assert_eq!(read.max_age, Some(300));
+        assert!(read.allows_claims_mode() && !read.allows_session_mode());
+        assert!(plan.to_string().contains("amrValues hwk,otp"), "{plan}");
+    }
+
+    #[test]
+    fn amr_values_that_are_empty_or_outside_require_step_up_are_malformed() {
+        let mut empty = rule("/a", Action::RequireStepUp);
+        empty.amr_values = vec![" ".into()];
+        let mut on_allow = rule("/b", Action::Allow);
+        on_allow.amr_values = vec!["mfa".into()];
+        let err = rules_for(&policy("p", 1, vec![empty, on_allow])).unwrap_err();
+        assert_eq!(err.problems.len(), 2, "{err}");
+        assert!(err.problems[0].contains("rules[0].amrValues: an empty value"));
+        assert!(
+            err.problems[1].contains("rules[1].action: maxAge, factors, acrValues and amrValues")
+        );
     }
 
     #[test]

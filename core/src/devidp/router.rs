@@ -107,11 +107,8 @@ fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Failure> {
 }
 
 fn bearer(headers: &HeaderMap) -> Result<&str, Failure> {
-    headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(extract_bearer)
-        .ok_or(Failure::Idp(DevIdpError::NotAuthorized))
+    extract_bearer(headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()))
+        .map_err(|_| Failure::Idp(DevIdpError::NotAuthorized))
 }
 
 #[derive(Deserialize)]

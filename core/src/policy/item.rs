@@ -3,7 +3,8 @@
 //! The seed's hand-made items stay valid as they are:
 //! `{"id": "/transfer", "stepUpState": "STEP_UP_REQUIRED", "createTimestamp": …}` is an
 //! `EXACT` rule on `/transfer` for any method and host. Items written by the operator add
-//! `path`, `match`, `methods`, `hosts`, `maxAgeSeconds`, `factors`, `acrValues` and `owner`.
+//! `path`, `match`, `methods`, `hosts`, `maxAgeSeconds`, `factors`, `acrValues`, `amrValues`
+//! and `owner`.
 //! Attributes stepup does not read (`createTimestamp`, `ownerUid`, …) are ignored.
 //!
 //! **Malformed items fail closed.** An item that cannot be read exactly (unknown state,
@@ -116,6 +117,10 @@ pub fn rule_from_item(item: &Item) -> Result<Rule, MalformedItem> {
             .opt_strings("acrValues")
             .map_err(bad)?
             .unwrap_or_default(),
+        amr_values: item
+            .opt_strings("amrValues")
+            .map_err(bad)?
+            .unwrap_or_default(),
         owner: item.opt_s("owner").map_err(bad)?.map(str::to_owned),
         quarantined: None,
         id,
@@ -174,6 +179,7 @@ pub fn rule_to_item(rule: &Rule) -> Item {
             string_set(rule.factors.iter().map(|f| f.as_str().to_owned())),
         ),
         ("acrValues", string_set(rule.acr_values.iter().cloned())),
+        ("amrValues", string_set(rule.amr_values.iter().cloned())),
         ("maxAgeSeconds", rule.max_age.map(Attr::n)),
         ("owner", rule.owner.as_ref().map(Attr::s)),
     ];
@@ -221,6 +227,7 @@ mod tests {
         rule.max_age = Some(300);
         rule.factors = vec![Factor::SoftwareToken];
         rule.acr_values = vec!["urn:cognito:loa:3".into()];
+        rule.amr_values = vec!["mfa".into(), "otp".into()];
         rule.owner = Some("default/payments".into());
         assert_eq!(rule_from_item(&rule_to_item(&rule)).unwrap(), rule);
     }
@@ -262,6 +269,9 @@ mod tests {
             ("match", Attr::s("REGEX")),
             ("path", Attr::Bool(true)),
             ("acrValues", Attr::n(3u64)),
+            ("amrValues", Attr::n(3u64)),
+            ("amrValues", Attr::Bool(true)),
+            ("amrValues", Attr::L(vec![Attr::n(1u64)])),
         ];
         for (name, value) in cases {
             let mut it = base.clone();
@@ -284,6 +294,29 @@ mod tests {
         let err = rule_from_item(&it).unwrap_err();
         assert_eq!(err.id, "<no id>");
         assert_eq!(quarantine_rule(&it, &err), None);
+    }
+
+    #[test]
+    fn amr_values_are_read_in_the_same_shapes_as_acr_values() {
+        let shapes = [
+            Attr::Ss(vec!["mfa".into(), "otp".into()]),
+            Attr::L(vec![Attr::s("mfa"), Attr::s("otp")]),
+            Attr::s("mfa, otp"),
+        ];
+        for shape in shapes {
+            for name in ["acrValues", "amrValues"] {
+                let mut it = seed("/x", "STEP_UP_REQUIRED");
+                it.insert(name.into(), shape.clone());
+                let r = rule_from_item(&it).unwrap();
+                let read = if name == "acrValues" {
+                    &r.acr_values
+                } else {
+                    &r.amr_values
+                };
+                assert_eq!(read, &vec!["mfa".to_owned(), "otp".to_owned()], "{name}");
+                assert!(r.allows_claims_mode() && !r.allows_session_mode(), "{name}");
+            }
+        }
     }
 
     #[test]

@@ -240,9 +240,13 @@ pub struct Rule {
     pub max_age: Option<u64>,
     /// Factors accepted in session mode; empty means any.
     pub factors: Vec<Factor>,
-    /// `acr` values accepted in claims mode (any of). Empty: claims mode is off for this
-    /// rule.
+    /// `acr` values accepted in claims mode (any of). Empty: the token's `acr` is not
+    /// looked at.
     pub acr_values: Vec<String>,
+    /// `amr` values accepted in claims mode: the token's `amr` list must hold at least one
+    /// of them. Empty: the token's `amr` is not looked at. With neither `acr_values` nor
+    /// `amr_values`, claims mode is off for this rule.
+    pub amr_values: Vec<String>,
     /// `owner` (`namespace/name`) for items written by the operator.
     pub owner: Option<String>,
     /// Set when the rule stands in for a malformed item (see [`item`]): the reason.
@@ -261,6 +265,7 @@ impl Rule {
             max_age: None,
             factors: Vec::new(),
             acr_values: Vec::new(),
+            amr_values: Vec::new(),
             owner: None,
             quarantined: None,
         }
@@ -284,14 +289,15 @@ impl Rule {
     }
 
     /// Session mode (a completed session) satisfies the rule: it names factors, or it
-    /// names neither factors nor `acr` values (the seed's rules).
+    /// names neither factors nor `acr`/`amr` values (the seed's rules).
     pub fn allows_session_mode(&self) -> bool {
-        !self.factors.is_empty() || self.acr_values.is_empty()
+        !self.factors.is_empty() || !self.allows_claims_mode()
     }
 
-    /// Claims mode (the token's `acr`/`auth_time`) satisfies the rule.
+    /// Claims mode (the token's `acr`/`amr`/`auth_time`) satisfies the rule: it names
+    /// `acr` or `amr` values.
     pub fn allows_claims_mode(&self) -> bool {
-        !self.acr_values.is_empty()
+        !self.acr_values.is_empty() || !self.amr_values.is_empty()
     }
 }
 

@@ -14,4 +14,4 @@ pub use claims::AccessClaims;
 #[cfg(feature = "http-jwks")]
 pub use jwks::HttpJwksFetcher;
 pub use jwks::{JwksCache, JwksError, JwksFetcher};
-pub use verify::{TokenError, TokenVerifier, VerifierConfig, extract_bearer};
+pub use verify::{BearerError, TokenError, TokenVerifier, VerifierConfig, extract_bearer};

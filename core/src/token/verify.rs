@@ -170,7 +170,7 @@ impl TokenVerifier {
         &self.jwks
     }
 
-    /// Verifies `token` (the bare JWT, see [`extract_bearer`]) at time `now`.
+    /// Verifies `token` (the JWT without its scheme, see [`extract_bearer`]) at time `now`.
     pub async fn verify(&self, token: &str, now: UnixSeconds) -> Result<AccessClaims, TokenError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::Malformed);
@@ -235,38 +235,56 @@ fn decode_error(kind: &ErrorKind) -> TokenError {
     }
 }
 
-/// The token in an `Authorization` header value.
+/// Why an `Authorization` header gives no bearer token.
 ///
-/// `Bearer <token>` (scheme case-insensitive, whitespace around the parts trimmed) gives
-/// `<token>`, whatever it looks like, so that a bad token is reported as invalid. A bare
-/// value is accepted only when it looks like a JWT (three non-empty base64url parts
-/// separated by dots), because the seed's web app sends the raw token. Anything else
-/// (empty, `Bearer` alone, `Basic ...`, a token with inner whitespace) is `None`.
-pub fn extract_bearer(header_value: &str) -> Option<&str> {
-    let value = header_value.trim();
-    if let Some((scheme, rest)) = value.split_once(|c: char| c.is_ascii_whitespace()) {
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return None;
-        }
-        let token = rest.trim();
-        return (!token.is_empty() && !token.contains(|c: char| c.is_whitespace()))
-            .then_some(token);
-    }
-    looks_like_jwt(value).then_some(value)
+/// The two cases get different answers (RFC 6750 §3.1): a request without credentials is
+/// told only which scheme to use, a request with credentials that are not `Bearer <token>`
+/// is told it is malformed (`error="invalid_request"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BearerError {
+    /// No `Authorization` header, or an empty one.
+    #[error("no Authorization header")]
+    Missing,
+    /// Anything else that is not `Bearer <token>`: a bare token, another scheme (`Basic`,
+    /// `Token`), `Bearer` alone, a token with whitespace inside.
+    #[error("the Authorization header is not `Bearer <token>`")]
+    Malformed,
 }
 
-fn looks_like_jwt(value: &str) -> bool {
-    let mut parts = 0;
-    for part in value.split('.') {
-        parts += 1;
-        let base64url = part
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'=');
-        if part.is_empty() || !base64url || parts > 3 {
-            return false;
+impl BearerError {
+    /// A short snake_case label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            BearerError::Missing => "missing",
+            BearerError::Malformed => "malformed_header",
         }
     }
-    parts == 3
+}
+
+/// The token of an `Authorization` header value (`None`: the request has no such header).
+///
+/// Only `Bearer <token>` gives a token (RFC 6750 §2.1): the scheme in any case (RFC 9110
+/// §11.1), whitespace around the parts trimmed. The token is returned whatever it looks
+/// like, so that a bad one is verified and reported as invalid. No header, or one that is
+/// empty or only whitespace, is [`BearerError::Missing`]; every other value is
+/// [`BearerError::Malformed`], including a bare JWT with no scheme: a credential sent
+/// without its scheme is refused rather than guessed at.
+pub fn extract_bearer(header_value: Option<&str>) -> Result<&str, BearerError> {
+    let value = header_value.map(str::trim).unwrap_or_default();
+    if value.is_empty() {
+        return Err(BearerError::Missing);
+    }
+    let (scheme, rest) = value
+        .split_once(|c: char| c.is_ascii_whitespace())
+        .ok_or(BearerError::Malformed)?;
+    let token = rest.trim();
+    if !scheme.eq_ignore_ascii_case("bearer")
+        || token.is_empty()
+        || token.contains(|c: char| c.is_whitespace())
+    {
+        return Err(BearerError::Malformed);
+    }
+    Ok(token)
 }
 
 #[cfg(test)]
@@ -275,46 +293,72 @@ mod tests {
 
     #[test]
     fn bearer_scheme_is_case_insensitive_and_whitespace_is_trimmed() {
-        assert_eq!(extract_bearer("Bearer abc.def.ghi"), Some("abc.def.ghi"));
-        assert_eq!(extract_bearer("bearer abc.def.ghi"), Some("abc.def.ghi"));
-        assert_eq!(extract_bearer("BEARER abc.def.ghi"), Some("abc.def.ghi"));
-        assert_eq!(
-            extract_bearer("  Bearer \t abc.def.ghi  "),
-            Some("abc.def.ghi")
-        );
+        for value in [
+            "Bearer abc.def.ghi",
+            "bearer abc.def.ghi",
+            "BEARER abc.def.ghi",
+            "BeArEr abc.def.ghi",
+            "  Bearer \t abc.def.ghi  ",
+        ] {
+            assert_eq!(extract_bearer(Some(value)), Ok("abc.def.ghi"), "{value:?}");
+        }
     }
 
     #[test]
     fn a_bearer_token_is_returned_even_if_it_does_not_look_like_a_jwt() {
-        assert_eq!(extract_bearer("Bearer garbage"), Some("garbage"));
+        assert_eq!(extract_bearer(Some("Bearer garbage")), Ok("garbage"));
     }
 
     #[test]
-    fn a_bare_jwt_is_accepted_because_the_seed_web_app_sends_one() {
-        assert_eq!(extract_bearer("eyJh.eyJz.c2ln"), Some("eyJh.eyJz.c2ln"));
-        assert_eq!(extract_bearer(" eyJh.eyJz.c2ln "), Some("eyJh.eyJz.c2ln"));
+    fn no_header_or_an_empty_one_is_missing() {
+        for value in [None, Some(""), Some("   "), Some("\t")] {
+            assert_eq!(
+                extract_bearer(value),
+                Err(BearerError::Missing),
+                "{value:?}"
+            );
+        }
     }
 
     #[test]
-    fn empty_schemes_alone_and_non_bearer_values_give_no_token() {
+    fn a_bare_jwt_is_malformed_even_though_the_seed_web_app_sends_one() {
+        assert_eq!(
+            extract_bearer(Some("eyJh.eyJz.c2ln")),
+            Err(BearerError::Malformed)
+        );
+        assert_eq!(
+            extract_bearer(Some(" eyJh.eyJz.c2ln ")),
+            Err(BearerError::Malformed)
+        );
+    }
+
+    #[test]
+    fn other_schemes_a_lone_scheme_and_inner_whitespace_are_malformed() {
         for value in [
-            "",
-            "   ",
             "Bearer",
             "Bearer   ",
+            "bearer",
             "Basic dXNlcjpwYXNz",
-            "Bearer a b",
             "Token abc.def.ghi",
-            "abc.def",
-            "abc..ghi",
-            ".def.ghi",
-            "abc.def.",
-            "a.b.c.d",
-            "abc.d$f.ghi",
+            "Bearerabc.def.ghi",
+            "Bearer a b",
+            "Bearer abc.def.ghi extra",
+            "Bearer, abc.def.ghi",
             "garbage",
+            "abc.def",
         ] {
-            assert_eq!(extract_bearer(value), None, "{value:?}");
+            assert_eq!(
+                extract_bearer(Some(value)),
+                Err(BearerError::Malformed),
+                "{value:?}"
+            );
         }
+    }
+
+    #[test]
+    fn bearer_error_labels_name_the_case() {
+        assert_eq!(BearerError::Missing.metric_label(), "missing");
+        assert_eq!(BearerError::Malformed.metric_label(), "malformed_header");
     }
 
     #[test]
