@@ -71,9 +71,12 @@ fn classify(code: Option<&str>) -> Option<IdpError> {
 /// means: there `NotAuthorizedException` is a wrong password or an expired sign-in
 /// session, not a revoked token — except "Unable to verify secret hash", which is a
 /// client configured with a secret.
-fn classify_sign_in(code: Option<&str>, message: Option<&str>) -> Option<IdpError> {
+fn classify_sign_in(op: SignInCall, code: Option<&str>, message: Option<&str>) -> Option<IdpError> {
     let message = message.unwrap_or_default();
     Some(match code? {
+        // An answer that does not fit the challenge (the client named another factor than
+        // the one Cognito asked for): the client's mistake, not the configuration's.
+        "InvalidParameterException" if op == SignInCall::Respond => IdpError::InvalidParameter,
         "NotAuthorizedException" if message.to_ascii_lowercase().contains("secret hash") => {
             IdpError::Misconfigured(format!(
                 "Cognito: {message} (the app client has a secret; stepup signs in with public clients only)"
@@ -95,18 +98,35 @@ fn classify_sign_in(code: Option<&str>, message: Option<&str>) -> Option<IdpErro
     })
 }
 
+/// The two calls of a sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SignInCall {
+    /// `InitiateAuth`
+    Initiate,
+    /// `RespondToAuthChallenge`
+    Respond,
+}
+
 /// Maps an SDK error of a sign-in call (see [`classify_sign_in`]).
-fn sign_in_error<E, R>(op: &str, err: SdkError<E, R>) -> IdpError
+fn sign_in_error<E, R>(op: SignInCall, err: SdkError<E, R>) -> IdpError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    match classify_sign_in(err.code(), err.message()) {
+    let name = match op {
+        SignInCall::Initiate => "InitiateAuth",
+        SignInCall::Respond => "RespondToAuthChallenge",
+    };
+    match classify_sign_in(op, err.code(), err.message()) {
         Some(mapped) => {
-            tracing::debug!(op, code = err.code(), "Cognito refused the sign-in step");
+            tracing::debug!(
+                op = name,
+                code = err.code(),
+                "Cognito refused the sign-in step"
+            );
             mapped
         }
-        None => idp_error(op, err),
+        None => idp_error(name, err),
     }
 }
 
@@ -239,7 +259,7 @@ impl IdentityProvider for CognitoIdp {
             .auth_parameters("PASSWORD", password)
             .send()
             .await
-            .map_err(|e| sign_in_error("InitiateAuth", e))?;
+            .map_err(|e| sign_in_error(SignInCall::Initiate, e))?;
         sign_in_step(
             out.challenge_name(),
             out.session(),
@@ -280,7 +300,7 @@ impl IdentityProvider for CognitoIdp {
         let out = request
             .send()
             .await
-            .map_err(|e| sign_in_error("RespondToAuthChallenge", e))?;
+            .map_err(|e| sign_in_error(SignInCall::Respond, e))?;
         sign_in_step(
             out.challenge_name(),
             out.session(),
@@ -363,13 +383,16 @@ mod tests {
 
     #[test]
     fn sign_in_refusals_are_wrong_passwords_unless_the_client_is_misconfigured() {
+        use SignInCall::{Initiate, Respond};
         let wrong = classify_sign_in(
+            Initiate,
             Some("NotAuthorizedException"),
             Some("Incorrect username or password."),
         );
         assert_eq!(wrong, Some(IdpError::SignInRefused));
         assert!(matches!(
             classify_sign_in(
+                Initiate,
                 Some("NotAuthorizedException"),
                 Some("Unable to verify secret hash for client abc")
             ),
@@ -377,16 +400,24 @@ mod tests {
         ));
         assert!(matches!(
             classify_sign_in(
+                Initiate,
                 Some("InvalidParameterException"),
                 Some("USER_PASSWORD_AUTH flow not enabled for this client")
             ),
             Some(IdpError::Misconfigured(_))
         ));
         assert_eq!(
-            classify_sign_in(Some("CodeMismatchException"), None),
+            classify_sign_in(Respond, Some("InvalidParameterException"), None),
+            Some(IdpError::InvalidParameter)
+        );
+        assert_eq!(
+            classify_sign_in(Respond, Some("CodeMismatchException"), None),
             Some(IdpError::CodeMismatch)
         );
-        assert_eq!(classify_sign_in(Some("InternalErrorException"), None), None);
+        assert_eq!(
+            classify_sign_in(Respond, Some("InternalErrorException"), None),
+            None
+        );
     }
 
     #[test]
