@@ -1,7 +1,12 @@
-//! The demo page in real headless Chromium, driven as a person would use it: sign in, set
-//! up a software token from the secret the page shows, prefer it, call `/info` (200), call
-//! `/transfer` (401 with the RFC 9470 challenge), answer with a wrong code (refused) and the
-//! right one (accepted), call `/transfer` again (200). The browser part is
+//! The demo page in real headless Chromium, driven as a person would use it: sign in; try a
+//! step-up before any second factor is enrolled (403 `MFA_NOT_ENROLLED`); set up a
+//! software token from the secret the page shows, prefer it, call `/info` (200), call
+//! `/transfer` (401 with the RFC 9470 challenge), answer with a wrong password (refused)
+//! and then the right password and code (accepted: the default verification, Cognito's own
+//! MFA challenge played by the development identity provider), call `/transfer` again
+//! (200); then claims mode: `/payments/1234/approve` (401 naming `acr_values` and
+//! `max_age`), a step-up sign-in at the identity provider with password and code, the
+//! retry with the new token (200). The browser part is
 //! `tests/browser/demo_flow.js` (npm `playwright-core` driving Debian's `chromium`, both
 //! installed by `scripts/browser.sh`); it keeps a screenshot of every step in
 //! `test-artifacts/demo/NN-step.png`.
@@ -115,14 +120,17 @@ async fn demo_flow_works_in_headless_chromium_with_a_screenshot_per_step() {
         [
             "01-page-loaded.png",
             "02-signed-in.png",
-            "03-qr-code.png",
-            "04-token-verified.png",
-            "05-preferred-mfa.png",
-            "06-info-allowed.png",
-            "07-transfer-challenge.png",
-            "08-wrong-code-refused.png",
-            "09-right-code-accepted.png",
-            "10-transfer-allowed.png",
+            "03-mfa-not-enrolled.png",
+            "04-qr-code.png",
+            "05-token-verified.png",
+            "06-preferred-mfa.png",
+            "07-info-allowed.png",
+            "08-transfer-challenge.png",
+            "09-wrong-password-refused.png",
+            "10-right-code-accepted.png",
+            "11-transfer-allowed.png",
+            "12-approve-claims-challenge.png",
+            "13-approve-allowed.png",
         ]
     );
     demo.stop().await.unwrap();

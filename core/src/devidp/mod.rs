@@ -5,15 +5,20 @@
 //!
 //! - users with passwords (salted SHA-256; sign-up is confirmed at once);
 //! - Cognito-shaped RS256 access tokens (`sub`, `iss`, `client_id`, `origin_jti`,
-//!   `token_use=access`, `scope`, `auth_time`, `iat`, `exp`, `jti`, `username`) signed by
-//!   a key generated at start ([`keys`]), with their JWKS;
+//!   `token_use=access`, `scope`, `auth_time`, `iat`, `exp`, `jti`, `username`, and the
+//!   `acr` / `amr` of the sign-in) signed by a key generated at start ([`keys`]), with
+//!   their JWKS;
+//! - password sign-ins with Cognito's MFA challenge ([`signin`]): `USER_PASSWORD_AUTH`
+//!   for the step-up API's default verification, and `USER_AUTH` with
+//!   `TARGET_ACR_VALUES` for claims mode (tokens with `acr` `urn:cognito:loa:4` after a
+//!   TOTP, `urn:cognito:loa:3` after an SMS code);
 //! - TOTP software tokens as Cognito does them: associate (a secret, an `otpauth://` URI
 //!   and a QR code), verify once to enable, set as preferred MFA; codes checked by
 //!   RFC 6238 ([`totp`]);
 //! - SMS codes, which are not sent anywhere: they go to an [`SmsSink`], by default the
 //!   console;
-//! - [`mod@router`]: the HTTP endpoints a web page calls (sign-up, sign-in, software-token
-//!   set-up, MFA preference, JWKS).
+//! - [`mod@router`]: the HTTP endpoints a web page calls (sign-up, sign-in, step-up
+//!   sign-in, software-token set-up, MFA preference, JWKS).
 //!
 //! **Never use it in production**: it keeps everything in memory, prints SMS codes, and
 //! trusts whoever can reach it to create users. Time is a parameter of every method that
@@ -24,14 +29,19 @@
 //!  sign_up ─► sign_in ─► access token ─► associate_software_token ─► (secret, otpauth URI, QR)
 //!                                     └► verify_software_token(code) ─► enabled
 //!                                     └► set_mfa_preference(SoftwareToken, preferred)
-//!  step-up API: get_user ─► preferred SOFTWARE_TOKEN_MFA ─► verify_software_token(code)
+//!  step-up API (default): start_sign_in(password) ─► Mfa(SOFTWARE_TOKEN_MFA | SMS_MFA)
+//!                         ─► respond_to_sign_in(code) ─► SignedIn (same `sub`)
+//!  step-up API (seed-compatible): get_user ─► verify_software_token(code)
 //! ```
 
 pub mod keys;
 pub mod router;
+pub mod signin;
 pub mod totp;
 
-use crate::api::{IdentityProvider, IdpError, MfaSetting, UserInfo};
+use crate::api::{
+    AuthSession, ChallengeReply, IdentityProvider, IdpError, MfaSetting, SignInStep, UserInfo,
+};
 use crate::clock::{self, UnixSeconds};
 use crate::token::{JwksError, JwksFetcher, VerifierConfig};
 use async_trait::async_trait;
@@ -39,6 +49,7 @@ use jsonwebtoken::jwk::JwkSet;
 use keys::SigningKey;
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use signin::{AuthMethods, PendingSignIn, SignInFlow};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use totp::TotpKey;
@@ -49,9 +60,13 @@ pub use router::{DEV_IDP_PREFIX, router};
 /// answers carry a fixed message per kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DevIdpError {
-    /// Wrong user name or password, or an unknown, expired or revoked access token.
+    /// Wrong user name or password, an unknown, expired or revoked access token, or an
+    /// unknown, expired or used sign-in session.
     #[error("not authorized")]
     NotAuthorized,
+    /// A sign-in through an app client the provider does not have.
+    #[error("unknown app client")]
+    UnknownClient,
     /// Sign-up with a user name that is taken.
     #[error("user name exists")]
     UsernameExists,
@@ -75,6 +90,7 @@ impl DevIdpError {
     pub fn cognito_type(&self) -> &'static str {
         match self {
             DevIdpError::NotAuthorized => "NotAuthorizedException",
+            DevIdpError::UnknownClient => "ResourceNotFoundException",
             DevIdpError::UsernameExists => "UsernameExistsException",
             DevIdpError::InvalidParameter(_) => "InvalidParameterException",
             DevIdpError::CodeMismatch => "CodeMismatchException",
@@ -88,6 +104,9 @@ impl From<DevIdpError> for IdpError {
     fn from(e: DevIdpError) -> IdpError {
         match e {
             DevIdpError::NotAuthorized => IdpError::NotAuthorized,
+            DevIdpError::UnknownClient => {
+                IdpError::Misconfigured("the app client does not exist".to_owned())
+            }
             DevIdpError::UsernameExists | DevIdpError::InvalidParameter(_) => {
                 IdpError::InvalidParameter
             }
@@ -191,6 +210,8 @@ struct State {
     /// SHA-256 of issued access tokens: the provider recognises its own tokens, as
     /// Cognito's user-context API does (and can revoke them).
     tokens: HashMap<[u8; 32], TokenRecord>,
+    /// Sign-ins waiting for a code or a choice, by the SHA-256 of their session.
+    sign_ins: HashMap<[u8; 32], PendingSignIn>,
 }
 
 /// The development identity provider. Share it in an `Arc`.
@@ -312,8 +333,9 @@ impl DevIdp {
         Ok(())
     }
 
-    /// Checks the password and issues an access token at `now`. A step-up is *not* asked
-    /// for at sign-in: that is the point of step-up authentication.
+    /// Checks the password and issues an access token at `now` (`acr`
+    /// `urn:cognito:loa:1`, `amr` `["pwd"]`). A step-up is *not* asked for at sign-in:
+    /// that is the point of step-up authentication.
     pub fn sign_in_at(
         &self,
         username: &str,
@@ -321,12 +343,27 @@ impl DevIdp {
         now: UnixSeconds,
     ) -> Result<SignedIn, DevIdpError> {
         let mut state = self.state()?;
-        let sub = match state.users.get(username) {
-            Some(u) if password_hash(&u.password_salt, password) == u.password_hash => {
-                u.sub.clone()
-            }
+        match state.users.get(username) {
+            Some(u) if password_hash(&u.password_salt, password) == u.password_hash => {}
             _ => return Err(DevIdpError::NotAuthorized),
-        };
+        }
+        self.issue_token(&mut state, username, AuthMethods::PASSWORD, now)
+    }
+
+    /// Signs and records an access token of `username` at `now` for a sign-in that proved
+    /// `methods`; `auth_time` is `now`.
+    fn issue_token(
+        &self,
+        state: &mut State,
+        username: &str,
+        methods: AuthMethods,
+        now: UnixSeconds,
+    ) -> Result<SignedIn, DevIdpError> {
+        let sub = state
+            .users
+            .get(username)
+            .map(|u| u.sub.clone())
+            .ok_or(DevIdpError::NotAuthorized)?;
         let jti = uuid_like()?;
         let exp = now + self.config.token_lifetime_secs;
         let claims = json!({
@@ -342,6 +379,8 @@ impl DevIdp {
             "exp": exp,
             "jti": jti,
             "username": username,
+            "acr": methods.level().acr(),
+            "amr": methods.amr(),
         });
         let access_token = self.key.sign(&claims)?;
         state.tokens.retain(|_, t| t.exp > now);
@@ -479,9 +518,7 @@ impl DevIdp {
         access_token: &str,
         now: UnixSeconds,
     ) -> Result<(), DevIdpError> {
-        let mut bytes = [0u8; 4];
-        fill_random(&mut bytes)?;
-        let code = format!("{:06}", u32::from_be_bytes(bytes) % 1_000_000);
+        let code = random_code()?;
         let phone = {
             let mut state = self.state()?;
             let username = user_of(&state, access_token, now)?;
@@ -560,6 +597,13 @@ pub(crate) fn random_hex(n: usize) -> Result<String, DevIdpError> {
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// A random six-digit code (an SMS code).
+fn random_code() -> Result<String, DevIdpError> {
+    let mut bytes = [0u8; 4];
+    fill_random(&mut bytes)?;
+    Ok(format!("{:06}", u32::from_be_bytes(bytes) % 1_000_000))
+}
+
 /// A random UUID-shaped string (as Cognito's `jti`).
 fn uuid_like() -> Result<String, DevIdpError> {
     let h = random_hex(16)?;
@@ -600,6 +644,42 @@ impl IdentityProvider for DevIdp {
 
     async fn verify_sms_code(&self, access_token: &str, code: &str) -> Result<(), IdpError> {
         Ok(self.verify_sms_code_at(access_token, code, (self.clock)())?)
+    }
+
+    async fn start_sign_in(
+        &self,
+        client_id: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<SignInStep, IdpError> {
+        self.start_sign_in_at(
+            client_id,
+            username,
+            password,
+            SignInFlow::UserPassword,
+            (self.clock)(),
+        )
+        .map_err(sign_in_error)
+    }
+
+    async fn respond_to_sign_in(
+        &self,
+        client_id: &str,
+        username: &str,
+        session: &AuthSession,
+        reply: ChallengeReply<'_>,
+    ) -> Result<SignInStep, IdpError> {
+        self.respond_to_sign_in_at(client_id, username, &session.0, reply, (self.clock)())
+            .map_err(sign_in_error)
+    }
+}
+
+/// A refused sign-in is [`IdpError::SignInRefused`] (Cognito's `NotAuthorizedException` of
+/// `InitiateAuth` / `RespondToAuthChallenge`), not a refused access token.
+fn sign_in_error(e: DevIdpError) -> IdpError {
+    match e {
+        DevIdpError::NotAuthorized => IdpError::SignInRefused,
+        other => other.into(),
     }
 }
 

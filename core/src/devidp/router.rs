@@ -5,6 +5,8 @@
 //! |---|---|---|
 //! | `POST /dev-idp/sign-up` | `SignUp` + `AdminConfirmSignUp` | `{username, password, phoneNumber?}` → `{userConfirmed}` |
 //! | `POST /dev-idp/sign-in` | `InitiateAuth` (`USER_PASSWORD_AUTH`) | `{username, password}` → `{accessToken, expiresIn, tokenType}` |
+//! | `POST /dev-idp/initiate-auth` | `InitiateAuth` (`USER_AUTH` with `TARGET_ACR_VALUES`, `MAX_AGE`; or `USER_PASSWORD_AUTH`) | `{authFlow?, username, password, targetAcrValues?, maxAge?}` → `{challengeName, session}` or `{accessToken, expiresIn, tokenType}` |
+//! | `POST /dev-idp/respond-to-auth-challenge` | `RespondToAuthChallenge` | `{challengeName, session, username, code?, answer?}` → the same |
 //! | `POST /dev-idp/sign-out` | `GlobalSignOut` | bearer → `{}` |
 //! | `POST /dev-idp/get-user` | `GetUser` | bearer → `{username, preferredMfaSetting, userMfaSettingList, …}` |
 //! | `POST /dev-idp/associate-software-token` | `AssociateSoftwareToken` | bearer → `{secretCode, otpauthUri, qrCodePng}` |
@@ -12,10 +14,18 @@
 //! | `POST /dev-idp/set-user-mfa-preference` | `SetUserMFAPreference` | `{softwareTokenMfaSettings?, smsMfaSettings?}` → `{}` |
 //! | `GET /dev-idp/.well-known/jwks.json` | the pool's JWKS | → JWKS |
 //!
+//! `initiate-auth` is the client's own step-up sign-in of claims mode (RFC 9470): after a
+//! `401` naming `acr_values` and `max_age`, the client signs in again with the password and
+//! the code the challenge asks for, and gets a token whose `acr`, `amr` and fresh
+//! `auth_time` satisfy the rule (see [`super::signin`]). `/sign-in` stays a password-only
+//! sign-in (`acr` `urn:cognito:loa:1`): a step-up is not asked for at sign-in.
+//!
 //! Errors answer `{"__type": "<Cognito exception name>", "message": "<fixed text>"}`;
 //! internal details go to the log only. The clock is read here, once per request.
 
+use super::signin::SignInFlow;
 use super::{DevIdp, DevIdpError, MfaPreference};
+use crate::api::{ChallengeReply, MfaSetting, SignInStep};
 use crate::clock;
 use crate::token::extract_bearer;
 use axum::Router;
@@ -41,6 +51,11 @@ pub fn router(idp: Arc<DevIdp>) -> Router {
     Router::new()
         .route(&p("/sign-up"), post(sign_up))
         .route(&p("/sign-in"), post(sign_in))
+        .route(&p("/initiate-auth"), post(initiate_auth))
+        .route(
+            &p("/respond-to-auth-challenge"),
+            post(respond_to_auth_challenge),
+        )
         .route(&p("/sign-out"), post(sign_out))
         .route(&p("/get-user"), post(get_user))
         .route(&p("/associate-software-token"), post(associate))
@@ -77,6 +92,9 @@ impl IntoResponse for Failure {
                         StatusCode::UNAUTHORIZED,
                         "Incorrect username or password, or an invalid access token",
                     ),
+                    DevIdpError::UnknownClient => {
+                        (StatusCode::BAD_REQUEST, "User pool client does not exist")
+                    }
                     DevIdpError::UsernameExists => (StatusCode::BAD_REQUEST, "User already exists"),
                     DevIdpError::InvalidParameter(_) => (
                         StatusCode::BAD_REQUEST,
@@ -136,6 +154,97 @@ async fn sign_in(State(idp): State<Arc<DevIdp>>, bytes: Bytes) -> Result<Respons
         "tokenType": "Bearer",
     }))
     .into_response())
+}
+
+/// The `InitiateAuth` body. Not `Debug`: it holds a password.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InitiateAuth {
+    #[serde(default)]
+    auth_flow: Option<String>,
+    username: String,
+    password: String,
+    /// Cognito's `TARGET_ACR_VALUES`. (`maxAge`, Cognito's `MAX_AGE`, is accepted and
+    /// not read: a sign-in here always authenticates now, which meets any `max_age`.)
+    #[serde(default)]
+    target_acr_values: Option<String>,
+}
+
+async fn initiate_auth(State(idp): State<Arc<DevIdp>>, bytes: Bytes) -> Result<Response, Failure> {
+    let b: InitiateAuth = body(&bytes)?;
+    let flow = match (b.auth_flow.as_deref(), b.target_acr_values.as_deref()) {
+        (None | Some("USER_AUTH"), Some(targets)) => SignInFlow::user_auth(targets)?,
+        (Some("USER_PASSWORD_AUTH"), None) => SignInFlow::UserPassword,
+        _ => return Err(Failure::Idp(DevIdpError::InvalidParameter("authFlow"))),
+    };
+    let client_id = idp.config().client_id.clone();
+    let step = idp.start_sign_in_at(
+        &client_id,
+        b.username.trim(),
+        &b.password,
+        flow,
+        clock::now(),
+    )?;
+    Ok(step_response(&idp, step))
+}
+
+/// The `RespondToAuthChallenge` body. Not `Debug`: it holds a code.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChallengeResponse {
+    challenge_name: String,
+    session: String,
+    username: String,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    answer: Option<String>,
+}
+
+async fn respond_to_auth_challenge(
+    State(idp): State<Arc<DevIdp>>,
+    bytes: Bytes,
+) -> Result<Response, Failure> {
+    let b: ChallengeResponse = body(&bytes)?;
+    let invalid = || Failure::Idp(DevIdpError::InvalidParameter("challenge response"));
+    let reply = match (b.challenge_name.as_str(), &b.code, &b.answer) {
+        ("SELECT_MFA_TYPE", None, Some(answer)) => {
+            ChallengeReply::Select(MfaSetting::parse(answer).ok_or_else(invalid)?)
+        }
+        (name, Some(code), None) => ChallengeReply::Code {
+            factor: MfaSetting::parse(name).ok_or_else(invalid)?,
+            code: code.trim(),
+        },
+        _ => return Err(invalid()),
+    };
+    let client_id = idp.config().client_id.clone();
+    let step = idp.respond_to_sign_in_at(
+        &client_id,
+        b.username.trim(),
+        &b.session,
+        reply,
+        clock::now(),
+    )?;
+    Ok(step_response(&idp, step))
+}
+
+/// A sign-in step as JSON: the challenge to answer, or the tokens.
+fn step_response(idp: &DevIdp, step: SignInStep) -> Response {
+    let body = match step {
+        SignInStep::Mfa { factor, session } => {
+            json!({"challengeName": factor.as_str(), "session": session.0})
+        }
+        SignInStep::SelectMfa { session } => {
+            json!({"challengeName": "SELECT_MFA_TYPE", "session": session.0})
+        }
+        SignInStep::SignedIn { access_token } => json!({
+            "accessToken": access_token.0,
+            "expiresIn": idp.config().token_lifetime_secs,
+            "tokenType": "Bearer",
+        }),
+        SignInStep::Other(name) => json!({"challengeName": name}),
+    };
+    axum::Json(body).into_response()
 }
 
 async fn sign_out(State(idp): State<Arc<DevIdp>>, headers: HeaderMap) -> Result<Response, Failure> {

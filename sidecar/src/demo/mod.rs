@@ -4,9 +4,13 @@
 //! - a web page (`/`, plain HTML and JavaScript embedded in the binary) that walks the
 //!   flow of the AWS blog post: sign in or register, set up a TOTP software token from a
 //!   QR code, prefer it, call `/info` (allowed), call `/transfer` (401 with the RFC 9470
-//!   challenge), answer the challenge, call `/transfer` again (allowed);
-//! - a sample API (`GET /info`, `POST /transfer`) behind [`StepUpLayer`], the same decision
-//!   engine the ext_authz sidecar runs, in-process;
+//!   challenge), answer the challenge with the password and the code (Cognito's own MFA
+//!   challenge, the default verification), call `/transfer` again (allowed); then claims
+//!   mode: call `/payments/{id}/approve` (401 naming `acr_values` and `max_age`), sign in
+//!   again at the identity provider with the password and the code, retry with the new
+//!   token (allowed);
+//! - a sample API (`GET /info`, `POST /transfer`, `POST /payments/{id}/approve`) behind
+//!   [`StepUpLayer`], the same decision engine the ext_authz sidecar runs, in-process;
 //! - the step-up API (`/initiate-auth`, `/respond-to-challenge`), unchanged;
 //! - a development identity provider standing in for Cognito ([`stepup_core::devidp`]),
 //!   with in-memory session storage.
@@ -19,6 +23,7 @@
 
 use anyhow::Context;
 use axum::Router;
+use axum::extract::Path as UrlPath;
 use axum::http::HeaderMap;
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
@@ -30,7 +35,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use stepup_core::api::{ApiState, router as api_router};
+use stepup_core::api::{ApiState, CorsPolicy, router as api_router};
 use stepup_core::crd::manifest::read_documents;
 use stepup_core::crd::plan::item_for;
 use stepup_core::crd::{Manifests, read_manifests};
@@ -47,7 +52,11 @@ use tokio::sync::oneshot;
 /// The web page, embedded (no front-end build step).
 const PAGE: &str = include_str!("page.html");
 /// The example policies, embedded for a binary run outside the repository.
-const EMBEDDED_POLICIES: [(&str, &str); 2] = [
+const EMBEDDED_POLICIES: [(&str, &str); 3] = [
+    (
+        "claims.yaml",
+        include_str!("../../../examples/policies/claims.yaml"),
+    ),
     (
         "payments.yaml",
         include_str!("../../../examples/policies/payments.yaml"),
@@ -166,8 +175,9 @@ impl Demo {
             sessions.clone(),
             EngineConfig::default(),
         );
-        let api =
-            ApiState::new(verifier, sessions, idp.clone()).with_cors_allow_origin(base.clone());
+        // The default verification: Cognito's own MFA challenge (password and code).
+        let api = ApiState::new(verifier, sessions, idp.clone())
+            .with_cors(CorsPolicy::origins([base.clone()]));
         let app = app(engine, api, idp.clone());
 
         let (tx, rx) = oneshot::channel::<()>();
@@ -228,6 +238,7 @@ pub fn app(engine: Engine, api: ApiState, idp: Arc<DevIdp>) -> Router {
     let sample_api = Router::new()
         .route("/info", get(info))
         .route("/transfer", post(transfer))
+        .route("/payments/{id}/approve", post(approve_payment))
         .layer(StepUpLayer::new(engine));
     Router::new()
         .route("/", get(page))
@@ -283,6 +294,18 @@ async fn transfer(headers: HeaderMap) -> Response {
     .into_response()
 }
 
+/// `POST /payments/{id}/approve`: privileged in claims mode (`acrValues`, `maxAge`): the
+/// token itself must prove a recent multi-factor sign-in.
+async fn approve_payment(UrlPath(id): UrlPath<String>, headers: HeaderMap) -> Response {
+    // The path segment is echoed only as digits: the page shows this body.
+    let id: String = id.chars().filter(char::is_ascii_digit).take(12).collect();
+    axum::Json(json!({
+        "message": format!("Payment {id} approved"),
+        "receivedHeaders": stepup_headers(&headers),
+    }))
+    .into_response()
+}
+
 /// The policy index of the manifests at `path` (or the default place, or the embedded
 /// copies), and a description of where they came from.
 pub fn load_policies(path: Option<&Path>) -> anyhow::Result<(PolicyIndex, String)> {
@@ -330,7 +353,8 @@ fn banner(demo: &Demo) -> String {
          User      {user}\n  \
          Password  {password}\n  \
          Policies  {source}\n            \
-         (/transfer requires a step-up, /info does not)\n\n  \
+         (/transfer requires a step-up, /info does not;\n            \
+         /payments/{{id}}/approve requires a recent MFA sign-in: claims mode)\n\n  \
          Stop with Ctrl-C.\n{line}\n",
         url = demo.url,
         user = demo.username,

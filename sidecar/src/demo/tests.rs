@@ -18,11 +18,32 @@ fn embedded_policies_require_step_up_for_transfer_only() {
 }
 
 #[test]
+fn embedded_policies_protect_payment_approval_in_claims_mode_only() {
+    let (index, _) = load_policies(None).unwrap();
+    let approve = index
+        .lookup("POST", "localhost", "/payments/42/approve")
+        .unwrap();
+    assert_eq!(approve.state.as_str(), "STEP_UP_REQUIRED");
+    assert_eq!(approve.max_age, Some(300));
+    assert_eq!(
+        approve.acr_values,
+        ["urn:cognito:loa:3", "urn:cognito:loa:4"]
+    );
+    assert!(approve.allows_claims_mode() && !approve.allows_session_mode());
+    assert!(
+        index
+            .lookup("GET", "localhost", "/payments/42/approve")
+            .is_none()
+    );
+}
+
+#[test]
 fn the_repository_policies_are_read_from_a_directory() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policies");
     let (index, _) = load_policies(Some(&dir)).unwrap();
     assert!(index.lookup("POST", "h", "/transfer").is_some());
     assert!(index.lookup("GET", "h", "/admin/x").is_some());
+    assert!(index.lookup("POST", "h", "/payments/7/approve").is_some());
 }
 
 #[tokio::test]

@@ -1,4 +1,8 @@
-// Drives the demo page in headless Chromium as a person would, for sidecar/tests/demo_browser.rs.
+// Drives the demo page in headless Chromium as a person would, for sidecar/tests/demo_browser.rs:
+// session mode with the default verification (password + code, checked by the identity
+// provider against the enrolled factor; MFA_NOT_ENROLLED before enrolment, a wrong password
+// refused), then claims mode (401 naming acr_values/max_age, a step-up sign-in at the
+// identity provider, the retry with the new token allowed).
 //
 //   NODE_PATH=<playwright-core node_modules> DEMO_URL=... DEMO_USER=... DEMO_PASSWORD=... \
 //   ARTIFACT_DIR=test-artifacts/demo [CHROMIUM_PATH=/usr/bin/chromium] node demo_flow.js
@@ -88,6 +92,20 @@ function expect(cond, what) { if (!cond) throw new Error("assertion failed: " + 
     expect((await text("#token-claims")).includes('"token_use": "access"'), "access-token claims shown");
     await shot("signed-in");
 
+    // 1b. a step-up before any second factor is enrolled: the password alone is refused
+    await page.click("#call-transfer");
+    await waitText("#api-status", "POST /transfer: 401");
+    await waitText("#initiate-result", "MAYBE_SOFTWARE_TOKEN_STEP_UP");
+    expect((await text("#initiate-result")).includes('"requires":["password","challenge-response"]'),
+      "/initiate-auth names what the default verification needs");
+    await page.fill("#stepup-password", password);
+    await page.fill("#otp", "123456");
+    await page.click("#submit-otp");
+    const notEnrolled = await waitText("#challenge-status", "403");
+    expect(notEnrolled.includes("MFA_NOT_ENROLLED"), "403 MFA_NOT_ENROLLED shown: " + notEnrolled);
+    expect(await page.isVisible("#mfa-not-enrolled"), "the MFA_NOT_ENROLLED notice is shown");
+    await shot("mfa-not-enrolled");
+
     // 2. software token: scan the QR code (read the secret), verify a code
     await page.click("#associate");
     await page.waitForSelector("#qr[src^='data:image/png;base64,']");
@@ -112,30 +130,30 @@ function expect(cond, what) { if (!cond) throw new Error("assertion failed: " + 
     expect((await text("#api-body")).includes('"x-stepup-status": "not_required"'), "/info allowed without step-up");
     await shot("info-allowed");
 
-    // 5. /transfer: 401 with the RFC 9470 challenge, then /initiate-auth
+    // 5. /transfer: 401 with the RFC 9470 challenge, then /initiate-auth asks for password and code
     await page.click("#call-transfer");
     await waitText("#api-status", "POST /transfer: 401");
     const www = await text("#api-www");
     expect(www.includes('error="insufficient_user_authentication"'), "WWW-Authenticate challenge shown: " + www);
-    await waitText("#initiate-result", "SOFTWARE_TOKEN_STEP_UP");
+    await waitText("#initiate-result", '"code":"SOFTWARE_TOKEN_STEP_UP"');
+    expect((await text("#initiate-result")).includes('"verification":"COGNITO_MFA"'), "the default verification");
+    expect(!(await page.isVisible("#mfa-not-enrolled")), "no MFA_NOT_ENROLLED notice now");
     await shot("transfer-challenge");
 
-    // 6. a wrong code is refused
-    const now = Date.now() / 1000;
-    const valid = new Set([-1, 0, 1].map((k) => totp(secret, now + 30 * k)));
-    let wrong = "000000";
-    while (valid.has(wrong)) wrong = String((Number(wrong) + 111111) % 1000000).padStart(6, "0");
-    await page.fill("#otp", wrong);
+    // 6. a wrong password is refused, even with the right code
+    await page.fill("#stepup-password", password + "-wrong");
+    await page.fill("#otp", totp(secret, Date.now() / 1000));
     await page.click("#submit-otp");
     const refused = await waitText("#challenge-status", "401");
-    expect(refused.includes("Challenge Failed"), "wrong code refused: " + refused);
-    await shot("wrong-code-refused");
+    expect(refused.includes("Challenge Failed"), "wrong password refused: " + refused);
+    await shot("wrong-password-refused");
 
-    // 7. the right code is accepted
+    // 7. the right password and code are accepted
+    await page.fill("#stepup-password", password);
     await page.fill("#otp", totp(secret, Date.now() / 1000));
     await page.click("#submit-otp");
     const accepted = await waitText("#challenge-status", "200");
-    expect(accepted.includes("Challenge Successful"), "right code accepted: " + accepted);
+    expect(accepted.includes("Challenge Successful"), "right password and code accepted: " + accepted);
     await shot("right-code-accepted");
 
     // 8. /transfer again: allowed
@@ -145,6 +163,29 @@ function expect(cond, what) { if (!cond) throw new Error("assertion failed: " + 
     expect(body.includes("Transfer of 100.00 EUR completed"), "transfer done");
     expect(body.includes('"x-stepup-status": "complete"'), "step-up complete header reached the API");
     await shot("transfer-allowed");
+
+    // 9. claims mode: the token itself must prove a recent MFA sign-in
+    await page.click("#call-approve");
+    await waitText("#api-status", "POST /payments/1234/approve: 401");
+    const claimsWww = await text("#api-www");
+    expect(claimsWww.includes('acr_values="urn:cognito:loa:3 urn:cognito:loa:4"'), "acr_values in the challenge: " + claimsWww);
+    expect(claimsWww.includes('max_age="300"'), "max_age in the challenge: " + claimsWww);
+    expect(await page.isVisible("#claims"), "the claims-mode box is shown");
+    expect((await text("#claims-current")).includes("acr urn:cognito:loa:1"), "the password-only token is level 1");
+    await shot("approve-claims-challenge");
+
+    // 10. sign in again at the identity provider (password + TOTP) and retry with the new token
+    await page.fill("#claims-password", password);
+    await page.fill("#claims-otp", totp(secret, Date.now() / 1000));
+    await page.click("#claims-sign-in");
+    await waitText("#api-status", "POST /payments/1234/approve: 200");
+    const newToken = await text("#claims-token");
+    expect(newToken.includes('"acr": "urn:cognito:loa:4"'), "level 4 after password + TOTP: " + newToken);
+    expect(newToken.includes('"otp"') && newToken.includes('"mfa"'), "amr names otp and mfa: " + newToken);
+    const approved = await text("#api-body");
+    expect(approved.includes("Payment 1234 approved"), "payment approved");
+    expect(approved.includes('"x-stepup-status": "complete"'), "claims mode satisfied: " + approved);
+    await shot("approve-allowed");
 
     console.log(JSON.stringify({ browser: browser.version(), steps }, null, 1));
   } finally {
