@@ -32,7 +32,10 @@ mod tests {
 
     #[test]
     fn a_clock_before_1970_reads_as_the_far_future() {
-        assert_eq!(unix_seconds(UNIX_EPOCH - Duration::from_secs(1)), BROKEN_CLOCK);
+        assert_eq!(
+            unix_seconds(UNIX_EPOCH - Duration::from_secs(1)),
+            BROKEN_CLOCK
+        );
         assert_eq!(unix_seconds(UNIX_EPOCH + Duration::from_secs(5)), 5);
         assert!(BROKEN_CLOCK.checked_add(u64::from(u32::MAX)).is_some());
     }
