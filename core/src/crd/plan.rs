@@ -455,6 +455,14 @@ pub fn rules_for(policy: &StepUpPolicy) -> Result<Vec<Rule>, PolicyError> {
             for v in values {
                 if v.trim().is_empty() {
                     problem(field, "an empty value".to_owned());
+                } else if !crate::policy::is_claim_value(v) {
+                    problem(
+                        field,
+                        format!(
+                            "`{}` holds whitespace, a quote or a backslash (the challenge lists values space-separated in a quoted string)",
+                            v.escape_debug()
+                        ),
+                    );
                 } else if !out.contains(v) {
                     out.push(v.clone());
                 }
@@ -1054,6 +1062,26 @@ mod tests {
         assert!(
             err.problems[1].contains("rules[1].action: maxAge, factors, acrValues and amrValues")
         );
+    }
+
+    #[test]
+    fn claim_values_that_would_break_the_challenge_are_malformed() {
+        let mut spaced = rule("/a", Action::RequireStepUp);
+        spaced.acr_values = vec!["urn:a urn:b".into()];
+        let mut quoted = rule("/b", Action::RequireStepUp);
+        quoted.amr_values = vec!["otp\"".into()];
+        let err = rules_for(&policy("p", 1, vec![spaced, quoted])).unwrap_err();
+        assert_eq!(err.problems.len(), 2, "{err}");
+        assert!(err.problems[0].contains("rules[0].acrValues"), "{err}");
+        assert!(err.problems[1].contains("rules[1].amrValues"), "{err}");
+        // A hand-made item with such a value is malformed too (and so quarantined).
+        let item: Item = [
+            ("id".to_owned(), Attr::s("/c")),
+            ("stepUpState".to_owned(), Attr::s("STEP_UP_REQUIRED")),
+            ("acrValues".to_owned(), Attr::Ss(vec!["a b".into()])),
+        ]
+        .into();
+        assert!(rule_from_item(&item).is_err());
     }
 
     #[test]

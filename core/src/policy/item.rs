@@ -113,18 +113,31 @@ pub fn rule_from_item(item: &Item) -> Result<Rule, MalformedItem> {
         state,
         max_age: item.opt_u64("maxAgeSeconds").map_err(bad)?,
         factors,
-        acr_values: item
-            .opt_strings("acrValues")
-            .map_err(bad)?
-            .unwrap_or_default(),
-        amr_values: item
-            .opt_strings("amrValues")
-            .map_err(bad)?
-            .unwrap_or_default(),
+        acr_values: claim_values(item, "acrValues", &id)?,
+        amr_values: claim_values(item, "amrValues", &id)?,
         owner: item.opt_s("owner").map_err(bad)?.map(str::to_owned),
         quarantined: None,
         id,
     })
+}
+
+/// `acrValues` / `amrValues`: each value must be usable in the RFC 9470 challenge, where
+/// the values are listed space-separated in one quoted string.
+fn claim_values(item: &Item, name: &'static str, id: &str) -> Result<Vec<String>, MalformedItem> {
+    let values = item
+        .opt_strings(name)
+        .map_err(|e| malformed(id, e.to_string()))?
+        .unwrap_or_default();
+    match values.iter().find(|v| !super::is_claim_value(v)) {
+        Some(v) => Err(malformed(
+            id,
+            format!(
+                "{name} value `{}` holds whitespace, a quote or a backslash",
+                v.escape_debug()
+            ),
+        )),
+        None => Ok(values),
+    }
 }
 
 /// The `STEP_UP_DENY` rule that stands in for a malformed item (see the module

@@ -301,6 +301,16 @@ impl Rule {
     }
 }
 
+/// True for an `acr` / `amr` value a rule may name: non-empty, and no whitespace, quote
+/// or backslash, so that the RFC 9470 challenge can list values space-separated in one
+/// quoted `acr_values` parameter.
+pub fn is_claim_value(v: &str) -> bool {
+    !v.is_empty()
+        && !v
+            .chars()
+            .any(|c| c.is_whitespace() || c == '"' || c == '\\')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
