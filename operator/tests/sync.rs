@@ -67,7 +67,7 @@ async fn syncing_the_examples_writes_their_rules_and_leaves_hand_made_items_alon
     let printed = String::from_utf8(out).unwrap();
     assert!(!report.plan.has_problems(), "{printed}");
     assert!(printed.contains("+ create EXACT:/transfer (default/transfer): STEP_UP_REQUIRED"));
-    assert_eq!(report.plan.puts.len(), 4, "{printed}");
+    assert_eq!(report.plan.puts.len(), 5, "{printed}");
 
     let items = sorted_scan(&store).await;
     assert!(items.contains(&legacy));
@@ -97,7 +97,7 @@ async fn syncing_the_examples_writes_their_rules_and_leaves_hand_made_items_alon
     let mut out = Vec::new();
     let again = sync::run(&a, NOW + 3600, &mut out).await.unwrap();
     assert!(again.plan.is_noop(), "{}", String::from_utf8_lossy(&out));
-    assert_eq!(again.plan.unchanged.len(), 4);
+    assert_eq!(again.plan.unchanged.len(), 5);
     assert_eq!(sorted_scan(&store).await, items);
 }
 
@@ -114,7 +114,7 @@ async fn a_dry_run_prints_the_plan_and_writes_nothing() {
     let report = sync::run(&a, NOW, &mut out).await.unwrap();
     let printed = String::from_utf8(out).unwrap();
     assert!(report.dry_run);
-    assert_eq!(report.plan.puts.len(), 4, "{printed}");
+    assert_eq!(report.plan.puts.len(), 5, "{printed}");
     assert!(printed.contains("(dry run)"), "{printed}");
     assert!(
         printed.contains(
