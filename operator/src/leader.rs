@@ -149,7 +149,7 @@ pub fn decide(spec: Option<&LeaseSpec>, identity: &str, now: UnixSeconds) -> Dec
 }
 
 fn micro(now: UnixSeconds) -> MicroTime {
-    MicroTime(crate::controller::time_of(now).0)
+    MicroTime(crate::time::time_of(now).0)
 }
 
 fn lease_seconds(settings: &LeaseSettings) -> i32 {

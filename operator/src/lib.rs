@@ -16,6 +16,7 @@ pub mod controller;
 pub mod leader;
 pub mod run;
 pub mod sync;
+pub mod time;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
