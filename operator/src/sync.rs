@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::config::Credentials;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
-use stepup_core::crd::{Plan, PlanOptions, plan, read_manifests};
+use stepup_core::crd::{Plan, PlanOptions, plan_writes, read_manifests};
 use stepup_core::store::dynamo::DynamoSettingStore;
 use stepup_core::store::{SettingStore, TableNames};
 
@@ -152,7 +152,7 @@ pub async fn sync(
         writeln!(out, "# {skipped}")?;
     }
     let current = store.scan().await.map_err(store_error)?;
-    let plan = plan(&manifests.to_inputs(), &current, args.plan_options(), now);
+    let plan = plan_writes(&manifests.to_inputs(), &current, args.plan_options(), now);
     let mode = if args.dry_run { " (dry run)" } else { "" };
     writeln!(
         out,

@@ -31,7 +31,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 use stepup_core::crd::{
-    Action as RuleAction, MatchType, PolicyRule, StepUpPolicy, StepUpPolicySpec, StepUpPolicyStatus,
+    MatchType, PolicyRule, RuleAction, StepUpPolicy, StepUpPolicySpec, StepUpPolicyStatus,
 };
 use stepup_core::item::{Attr, Item, ItemExt};
 use stepup_core::store::SettingStore;

@@ -13,7 +13,8 @@
 //!   a string where a list belongs, …) is returned in [`Manifests::invalid`] with its owner,
 //!   so that the plan can treat it as a malformed policy and keep its items.
 
-use super::plan::{PolicyError, PolicyInput, PolicyMeta};
+use super::plan::{PolicyInput, PolicyMeta};
+use super::rules::PolicyError;
 use super::{API_VERSION, KIND, StepUpPolicy};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -241,7 +242,7 @@ pub fn read_documents(file: &Path, text: &str, out: &mut Manifests) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::Action;
+    use crate::crd::RuleAction;
 
     fn read(text: &str) -> Result<Manifests, ManifestError> {
         let mut out = Manifests::default();
@@ -276,7 +277,7 @@ spec:
         let owners: Vec<String> = m.policies.iter().map(|p| p.policy.owner()).collect();
         assert_eq!(owners, vec!["shop/a", "default/b"]);
         assert_eq!(m.policies[1].source.document, 3);
-        assert_eq!(m.policies[1].policy.spec.rules[0].action, Action::Deny);
+        assert_eq!(m.policies[1].policy.spec.rules[0].action, RuleAction::Deny);
         assert_eq!(m.skipped, vec!["p.yaml (document 1): skipped v1 ConfigMap"]);
         assert!(m.to_inputs().iter().all(|i| i.rules.is_ok()));
     }

@@ -11,11 +11,15 @@
 //! `/`, duration syntax, CEL rules between fields); [`plan::rules_for`] checks everything
 //! again, because `sync -f` reads files that never went through an API server.
 
+#[cfg(test)]
+mod fixtures;
 pub mod manifest;
 pub mod plan;
+pub mod rules;
 
 pub use manifest::{LoadedPolicy, ManifestError, Manifests, read_manifests};
-pub use plan::{Plan, PlanOptions, PolicyError, PolicyInput, PolicyMeta, plan, rules_for};
+pub use plan::{Plan, PlanOptions, PolicyInput, PolicyMeta, plan_writes};
+pub use rules::{PolicyError, rules_for};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResource;
@@ -107,7 +111,7 @@ pub struct PolicyRule {
     #[schemars(length(max = 32), inner(length(min = 1, max = 253)))]
     pub hosts: Vec<String>,
     /// What a governed request needs.
-    pub action: Action,
+    pub action: RuleAction,
     /// Freshness for `RequireStepUp`: a step-up older than this does not count (`5m`,
     /// `300s`, `1h30m`). Absent: any step-up of the token counts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,7 +149,7 @@ pub enum MatchType {
 
 /// What a rule asks for.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
-pub enum Action {
+pub enum RuleAction {
     /// A step-up is required (`STEP_UP_REQUIRED`).
     RequireStepUp,
     /// Refused whatever the token (`STEP_UP_DENY`).

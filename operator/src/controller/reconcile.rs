@@ -11,7 +11,9 @@ use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use stepup_core::clock::UnixSeconds;
-use stepup_core::crd::{API_VERSION, KIND, PlanOptions, StepUpPolicy, StepUpPolicyStatus, plan};
+use stepup_core::crd::{
+    API_VERSION, KIND, PlanOptions, StepUpPolicy, StepUpPolicyStatus, plan_writes,
+};
 use stepup_core::item::{Item, ItemExt};
 
 use super::status::{cap, count_u32, owned_by};
@@ -126,7 +128,7 @@ async fn sync_policy(
     let owner = policy.owner();
     let current = ctx.store.scan().await?;
     let inputs = desired_inputs(&ctx.policies.state(), Some(policy));
-    let planned = plan(&inputs, &current, PlanOptions { prune: false }, now);
+    let planned = plan_writes(&inputs, &current, PlanOptions { prune: false }, now);
     if let Some(error) = planned.errors.iter().find(|e| e.policy == owner) {
         return Ok(Outcome::Invalid {
             error: error.clone(),
@@ -177,7 +179,7 @@ async fn cleanup(policy: &StepUpPolicy, ctx: &Context) -> Result<Action> {
             .into_iter()
             .filter(|p| p.owner() != owner)
             .collect();
-        let planned = plan(
+        let planned = plan_writes(
             &desired_inputs(&others, None),
             &rest,
             PlanOptions { prune: false },

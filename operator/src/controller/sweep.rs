@@ -2,7 +2,7 @@
 //! scope (a policy deleted while the operator was down, its finalizer removed by hand).
 
 use crate::{Error, Result};
-use stepup_core::crd::{PlanOptions, PolicyInput, plan};
+use stepup_core::crd::{PlanOptions, PolicyInput, plan_writes};
 
 use super::*;
 
@@ -37,7 +37,7 @@ pub async fn sweep(ctx: &Context) -> Result<Vec<String>> {
         .iter()
         .map(|p| PolicyInput::of(p))
         .collect();
-    let planned = plan(&existing, &current, PlanOptions { prune: true }, now);
+    let planned = plan_writes(&existing, &current, PlanOptions { prune: true }, now);
     let mut deleted = Vec::new();
     for d in planned.deletes.iter().filter(|d| {
         d.reason == stepup_core::crd::plan::DeleteReason::PolicyAbsent
