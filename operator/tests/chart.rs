@@ -558,9 +558,16 @@ fn custom_values_render_authz_irsa_and_a_namespaced_role() {
     );
     assert_eq!(env(c, "STEPUP_USER_POOL_ID").as_deref(), Some(POOL_ID));
     // The strong verification unless a user opts into the weak one.
-    assert_eq!(env(c, "STEPUP_VERIFICATION").as_deref(), Some("cognito-mfa"));
+    assert_eq!(
+        env(c, "STEPUP_VERIFICATION").as_deref(),
+        Some("cognito-mfa")
+    );
     assert_eq!(env(c, "STEPUP_CORS_ALLOW_ORIGIN").as_deref(), Some("*"));
-    assert_eq!(env(c, "STEPUP_CORS_ALLOW_HEADERS"), None, "the seed's list by default");
+    assert_eq!(
+        env(c, "STEPUP_CORS_ALLOW_HEADERS"),
+        None,
+        "the seed's list by default"
+    );
     assert_eq!(
         env(c, "STEPUP_ALLOWED_CLIENT_IDS").as_deref(),
         Some("client-a,client-b")
