@@ -367,6 +367,8 @@ async fn functions_answer_under_the_cargo_lambda_emulator() {
         std::fs::read_to_string(&emu.log).unwrap_or_default()
     );
     assert_eq!(pre["statusCode"], 200, "{pre}");
+    // The seed's web app sends its ID token in `Identification`: the preflight allows it.
+    assert!(pre.to_string().contains("Identification"), "{pre}");
     let (_, noauth) = emu
         .invoke(
             &http,
