@@ -22,8 +22,6 @@
 
 #[cfg(feature = "api")]
 pub mod api;
-#[cfg(feature = "aws")]
-pub mod aws;
 pub mod canonical;
 pub mod clock;
 pub mod completion_cache;

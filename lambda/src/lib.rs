@@ -22,7 +22,7 @@ pub mod config;
 use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
-use stepup_core::api::{ApiState, CognitoIdp, Verification};
+use stepup_core::api::{ApiState, CognitoIdp};
 use stepup_core::completion_cache::CompletionCache;
 use stepup_core::engine::EngineConfig;
 use stepup_core::policy::PolicyCache;
@@ -33,8 +33,8 @@ use stepup_core::{Engine, clock};
 
 pub use authorizer::{AuthorizerError, handle_event, handle_http, handle_rest};
 pub use config::Config;
-pub use stepup_core::aws::AwsClients;
 use stepup_core::refresh::{initial_load, spawn_jwks_refresh, spawn_policy_refresh};
+pub use stepup_runtime::aws::AwsClients;
 
 /// How long the init-phase policy and JWKS loads may take (Lambda's init phase is 10 s).
 const INITIAL_LOAD_TIMEOUT: Duration = Duration::from_secs(4);
@@ -70,8 +70,8 @@ impl Deps {
     /// Builds the authorizer's dependencies from `config`: clients, stores, the engine
     /// with a completion cache, the first policy and JWKS loads, and their refresh tasks.
     pub async fn build(config: &Config) -> anyhow::Result<Deps> {
-        let clients = AwsClients::load(&config.aws_endpoints()).await;
-        let names = config.table_names();
+        let clients = AwsClients::load(&config.common.aws_endpoints()).await;
+        let names = config.common.table_names();
         let settings: Arc<dyn SettingStore> = Arc::new(DynamoSettingStore::new(
             clients.dynamodb.clone(),
             names.setting,
@@ -85,7 +85,7 @@ impl Deps {
             Arc::clone(&verifier),
             sessions,
             EngineConfig {
-                use_origin_jti: config.use_origin_jti,
+                use_origin_jti: config.common.use_origin_jti(),
             },
         )
         .with_completion_cache(Arc::new(CompletionCache::new(
@@ -94,8 +94,8 @@ impl Deps {
         )));
         initial_load(&engine, settings.as_ref(), INITIAL_LOAD_TIMEOUT).await;
         let tasks = vec![
-            spawn_policy_refresh(policies, settings, config.policy_refresh),
-            spawn_jwks_refresh(verifier, config.jwks_refresh),
+            spawn_policy_refresh(policies, settings, config.policy_refresh()),
+            spawn_jwks_refresh(verifier, config.jwks_refresh()),
         ];
         Ok(Deps { engine, tasks })
     }
@@ -104,7 +104,7 @@ impl Deps {
 fn verifier(config: &Config) -> anyhow::Result<TokenVerifier> {
     let fetcher = HttpJwksFetcher::new().context("building the JWKS HTTP client")?;
     Ok(TokenVerifier::new(
-        config.verifier_config(),
+        config.common.verifier_config(),
         Arc::new(fetcher),
     ))
 }
@@ -114,8 +114,8 @@ fn verifier(config: &Config) -> anyhow::Result<TokenVerifier> {
 pub async fn build_api_state(
     config: &Config,
 ) -> anyhow::Result<(ApiState, tokio::task::JoinHandle<()>)> {
-    let clients = AwsClients::load(&config.aws_endpoints()).await;
-    let names = config.table_names();
+    let clients = AwsClients::load(&config.common.aws_endpoints()).await;
+    let names = config.common.table_names();
     let sessions: Arc<dyn SessionStore> =
         Arc::new(DynamoSessionStore::new(clients.dynamodb, names.session));
     let verifier = Arc::new(verifier(config)?);
@@ -126,29 +126,15 @@ pub async fn build_api_state(
         }
         Err(_) => tracing::warn!("first JWKS load timed out; retrying in the background"),
     }
-    let task = spawn_jwks_refresh(Arc::clone(&verifier), config.jwks_refresh);
+    let task = spawn_jwks_refresh(Arc::clone(&verifier), config.jwks_refresh());
     let state = ApiState::new(
         verifier,
         sessions,
         Arc::new(CognitoIdp::new(clients.cognito)),
     )
-    .with_origin_jti(config.use_origin_jti)
-    .with_verification(config.verification)
-    .with_cors(config.cors.clone());
-    if config.verification == Verification::SeedCompatible {
-        tracing::warn!("{}", Verification::SEED_COMPATIBLE_WARNING);
-    }
+    .with_origin_jti(config.common.use_origin_jti())
+    .with_verification(config.api.verification)
+    .with_cors(config.cors()?);
+    config.api.warn_if_weak();
     Ok((state, task))
-}
-
-/// JSON logs to stdout (CloudWatch), level from `RUST_LOG` (default `info`).
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(false)
-        .without_time()
-        .try_init();
 }

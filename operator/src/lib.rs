@@ -6,12 +6,12 @@
 //! - `sync -f <dir|file>`: reads manifests and makes the table say what they say, without
 //!   a cluster ([`sync`]);
 //! - `run [--leader-elect]`: the controller, reconciling the policies of a cluster
-//!   ([`controller`], [`leader`], [`admin`], wired by [`run`]).
+//!   ([`controller`], [`leader`], wired by [`run`]; logging, metrics, the admin listener
+//!   and the shutdown signal are [`stepup_runtime`]'s).
 //!
 //! What the table should hold is computed by the pure [`stepup_core::crd::plan`]; this
 //! crate reads, prints and applies it.
 
-pub mod admin;
 pub mod controller;
 pub mod leader;
 pub mod run;
@@ -20,6 +20,7 @@ pub mod time;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+use stepup_runtime::LogFormat;
 
 /// A failure of the operator.
 #[derive(Debug, thiserror::Error)]
@@ -103,15 +104,6 @@ pub enum Command {
     Run(run::RunArgs),
 }
 
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    /// One JSON object per line (for log collectors).
-    Json,
-    /// Human-readable lines.
-    Text,
-}
-
 impl Cli {
     /// The log format the command asks for (`run` reads `STEPUP_LOG_FORMAT`; the one-shot
     /// commands log text).
@@ -121,24 +113,6 @@ impl Cli {
             _ => LogFormat::Text,
         }
     }
-}
-
-/// Installs the tracing subscriber on stderr; `RUST_LOG` filters (default `info`).
-pub fn init_logging(format: LogFormat) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let result = match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
-    result.map_err(|e| anyhow::anyhow!("installing the log subscriber: {e}"))
 }
 
 /// Runs a parsed command line at `now` (Unix seconds), printing to stdout.

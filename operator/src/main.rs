@@ -1,12 +1,13 @@
 //! `stepup-operator`: parse the command line, install logging, run.
 
-use clap::Parser;
 use std::process::ExitCode;
-use stepup_operator::{Cli, init_logging, run};
+use stepup_operator::{Cli, run};
+use stepup_runtime::init_logging;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Flags and variables; an empty variable counts as unset.
+    let cli: Cli = stepup_runtime::env::parse();
     if let Err(e) = init_logging(cli.log_format()) {
         eprintln!("stepup-operator: {e}");
         return ExitCode::FAILURE;

@@ -7,10 +7,9 @@
 //! the lease exits with an error, so that it restarts as a standby rather than keep
 //! writing beside the new leader.
 
-use crate::admin::{self, Readiness};
 use crate::controller::{self, Context, Settings};
 use crate::leader::{self, Leadership, LeaseSettings};
-use crate::{Error, LogFormat, Result};
+use crate::{Error, Result};
 use clap::Args;
 use futures::StreamExt;
 use kube::runtime::controller::Controller;
@@ -21,8 +20,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use stepup_core::clock::UnixSeconds;
 use stepup_core::crd::StepUpPolicy;
-use stepup_core::store::TableNames;
 use stepup_core::store::dynamo::DynamoSettingStore;
+use stepup_runtime::admin::{self, ReadyFlag};
+use stepup_runtime::aws::{DynamoTimeouts, dynamodb_client};
+use stepup_runtime::{DynamoArgs, LogFormat, shutdown_signal};
 use tokio::sync::mpsc;
 
 /// Arguments of `run`.
@@ -31,18 +32,9 @@ pub struct RunArgs {
     /// Take part in leader election on a coordination.k8s.io Lease; only the holder writes.
     #[arg(long, env = "STEPUP_LEADER_ELECT")]
     pub leader_elect: bool,
-    /// Table prefix as in the seed: the setting table is `step-up-auth-setting-<prefix>`.
-    #[arg(long, env = "ENV_PREFIX", default_value = "")]
-    pub table_prefix: String,
-    /// The setting table's name (wins over --table-prefix).
-    #[arg(long, env = "STEPUP_SETTING_TABLE")]
-    pub setting_table: Option<String>,
-    /// DynamoDB endpoint override (DynamoDB Local: http://127.0.0.1:8000).
-    #[arg(long, env = "STEPUP_DYNAMODB_ENDPOINT")]
-    pub dynamodb_endpoint: Option<String>,
-    /// AWS region (default: the AWS SDK's chain, e.g. AWS_REGION).
-    #[arg(long, env = "STEPUP_REGION")]
-    pub region: Option<String>,
+    /// The setting table: region, DynamoDB endpoint, table prefix or name.
+    #[command(flatten)]
+    pub dynamo: DynamoArgs,
     /// Watch the policies of this namespace only (default: all namespaces).
     #[arg(long, env = "STEPUP_WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
@@ -68,12 +60,9 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// The setting table.
+    /// The setting table (`--setting-table`, else from the prefix).
     pub fn table(&self) -> String {
-        self.setting_table
-            .clone()
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| TableNames::with_prefix(&self.table_prefix).setting)
+        self.dynamo.table_names().setting
     }
 
     /// The watched namespace (`None`: all; an empty value counts as unset).
@@ -92,34 +81,12 @@ impl RunArgs {
     }
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 /// Runs the operator until SIGTERM (Ok) or until it loses the lease (Err).
 pub async fn run(args: RunArgs) -> Result<()> {
     let runtime = |what: &str, e: &dyn std::fmt::Display| Error::Runtime(format!("{what}: {e}"));
-    let metrics = admin::install_metrics().map_err(|e| runtime("metrics", &e))?;
-    let ready = Readiness::default();
+    let metrics =
+        stepup_runtime::metrics::install_metrics(&[]).map_err(|e| runtime("metrics", &e))?;
+    let ready = ReadyFlag::default();
     let listener = tokio::net::TcpListener::bind(args.admin_listen)
         .await
         .map_err(|e| runtime(&format!("binding {}", args.admin_listen), &e))?;
@@ -132,9 +99,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     tracing::info!(listen = %args.admin_listen, "admin listener up");
 
     let client = Client::try_default().await?;
-    let dynamo =
-        crate::sync::dynamodb_client(args.dynamodb_endpoint.as_deref(), args.region.as_deref())
-            .await;
+    let dynamo = dynamodb_client(&args.dynamo.aws_endpoints(), DynamoTimeouts::Sdk).await;
     let table = args.table();
     let store = Arc::new(DynamoSettingStore::new(dynamo, table.clone()));
     let clock: Arc<dyn Fn() -> UnixSeconds + Send + Sync> = Arc::new(stepup_core::clock::now);
@@ -274,5 +239,38 @@ mod tests {
         assert_eq!(cli.run.table(), "step-up-auth-setting-dev");
         assert_eq!(cli.run.watch_namespace(), None);
         assert_eq!(cli.run.drift_interval_secs, 300);
+    }
+
+    #[test]
+    fn run_and_sync_name_the_same_table_and_an_empty_name_is_unset() {
+        let table = |argv: &[&str]| match crate::Cli::try_parse_from(argv).unwrap().command {
+            crate::Command::Run(args) => args.table(),
+            crate::Command::Sync(args) => args.table(),
+            crate::Command::Crd => unreachable!(),
+        };
+        let run = table(&["x", "run", "--table-prefix", "dev", "--setting-table", ""]);
+        let sync = table(&[
+            "x",
+            "sync",
+            "-f",
+            "p",
+            "--table-prefix",
+            "dev",
+            "--setting-table",
+            "",
+        ]);
+        assert_eq!(run, "step-up-auth-setting-dev");
+        assert_eq!(sync, run);
+        // From the environment, as the chart sets it.
+        let env = |name: &str| match name {
+            "ENV_PREFIX" => Some("dev".to_owned()),
+            "STEPUP_SETTING_TABLE" => Some(String::new()),
+            "STEPUP_POLICIES" => Some("p".to_owned()),
+            _ => None,
+        };
+        let run: RunArgs = stepup_runtime::env::from_lookup(env).unwrap();
+        let sync: crate::sync::SyncArgs = stepup_runtime::env::from_lookup(env).unwrap();
+        assert_eq!(run.table(), "step-up-auth-setting-dev");
+        assert_eq!(sync.table(), run.table());
     }
 }

@@ -17,6 +17,7 @@ use stepup_core::policy::{PolicyIndex, StepUpState};
 use stepup_core::store::SettingStore;
 use stepup_core::store::dynamo::DynamoSettingStore;
 use stepup_operator::sync::{self, SyncArgs};
+use stepup_runtime::DynamoArgs;
 
 const NOW: u64 = 1_800_000_000;
 
@@ -34,10 +35,11 @@ fn args(path: PathBuf, endpoint: &str, table: &str) -> SyncArgs {
         path,
         dry_run: false,
         no_prune: false,
-        table_prefix: String::new(),
-        setting_table: Some(table.to_owned()),
-        dynamodb_endpoint: Some(endpoint.to_owned()),
-        region: None,
+        dynamo: DynamoArgs {
+            setting_table: Some(table.to_owned()),
+            dynamodb_endpoint: Some(endpoint.to_owned()),
+            ..DynamoArgs::default()
+        },
     }
 }
 

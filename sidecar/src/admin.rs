@@ -1,29 +1,31 @@
 //! The admin listener: `/healthz` (the process answers), `/readyz` (a policy index and
-//! the JWKS are loaded, so decisions can be made) and `/metrics` (Prometheus text).
+//! the JWKS are loaded, so decisions can be made) and `/metrics` (Prometheus text). The
+//! router is [`stepup_runtime::admin`]'s; the sidecar says what "ready" means.
 
 use axum::Router;
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use http::StatusCode;
-use http::header::CONTENT_TYPE;
 use metrics_exporter_prometheus::PrometheusHandle;
-use std::sync::Arc;
 use stepup_core::Engine;
+use stepup_runtime::admin::{Readiness, ReadinessCheck};
 
+/// The engine's readiness: a policy index and at least one signing key.
 #[derive(Debug)]
-struct AdminState {
-    engine: Engine,
-    metrics: Option<PrometheusHandle>,
+struct EngineReady(Engine);
+
+impl ReadinessCheck for EngineReady {
+    fn readiness(&self) -> Readiness {
+        let policy = self.0.policies().is_loaded();
+        let jwks = self.0.verifier().jwks().is_loaded();
+        let loaded = |yes: bool| if yes { "loaded" } else { "not loaded" };
+        Readiness {
+            ready: policy && jwks,
+            detail: format!("policy: {}\njwks: {}\n", loaded(policy), loaded(jwks)),
+        }
+    }
 }
 
 /// The admin router; without a `metrics` handle `/metrics` answers 404.
 pub fn router(engine: Engine, metrics: Option<PrometheusHandle>) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(render_metrics))
-        .with_state(Arc::new(AdminState { engine, metrics }))
+    stepup_runtime::admin::router(EngineReady(engine), metrics)
 }
 
 /// Whether the engine can decide: a policy index and at least one signing key.
@@ -31,70 +33,24 @@ pub fn is_ready(engine: &Engine) -> bool {
     engine.policies().is_loaded() && engine.verifier().jwks().is_loaded()
 }
 
-async fn readyz(State(state): State<Arc<AdminState>>) -> Response {
-    let policy = state.engine.policies().is_loaded();
-    let jwks = state.engine.verifier().jwks().is_loaded();
-    let status = if policy && jwks {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    let body = format!(
-        "policy: {}\njwks: {}\n",
-        if policy { "loaded" } else { "not loaded" },
-        if jwks { "loaded" } else { "not loaded" }
-    );
-    (status, body).into_response()
-}
-
-async fn render_metrics(State(state): State<Arc<AdminState>>) -> Response {
-    match &state.metrics {
-        Some(handle) => (
-            [(CONTENT_TYPE, "text/plain; version=0.0.4")],
-            handle.render(),
-        )
-            .into_response(),
-        None => (StatusCode::NOT_FOUND, "no metrics recorder installed\n").into_response(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testutil;
-    use axum::body::Body;
     use std::sync::Arc;
     use stepup_core::engine::EngineConfig;
     use stepup_core::policy::PolicyCache;
-    use tower::ServiceExt;
-
-    async fn get_status(router: Router, path: &str) -> StatusCode {
-        router
-            .oneshot(
-                http::Request::builder()
-                    .uri(path)
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap()
-            .status()
-    }
 
     #[tokio::test]
     async fn ready_only_once_policy_and_jwks_are_loaded() {
         let w = testutil::world().await;
+        assert!(is_ready(&w.engine));
         assert_eq!(
-            get_status(router(w.engine.clone(), None), "/readyz").await,
-            StatusCode::OK
-        );
-        assert_eq!(
-            get_status(router(w.engine.clone(), None), "/healthz").await,
-            StatusCode::OK
-        );
-        assert_eq!(
-            get_status(router(w.engine.clone(), None), "/metrics").await,
-            StatusCode::NOT_FOUND
+            EngineReady(w.engine.clone()).readiness(),
+            Readiness {
+                ready: true,
+                detail: "policy: loaded\njwks: loaded\n".to_owned()
+            }
         );
         // No policy index yet.
         let unloaded = Engine::new(
@@ -105,30 +61,11 @@ mod tests {
         );
         assert!(!is_ready(&unloaded));
         assert_eq!(
-            get_status(router(unloaded, None), "/readyz").await,
-            StatusCode::SERVICE_UNAVAILABLE
+            EngineReady(unloaded).readiness(),
+            Readiness {
+                ready: false,
+                detail: "policy: not loaded\njwks: loaded\n".to_owned()
+            }
         );
-    }
-
-    #[tokio::test]
-    async fn metrics_are_rendered_from_the_handle() {
-        let w = testutil::world().await;
-        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-        let handle = recorder.handle();
-        metrics::with_local_recorder(&recorder, || {
-            metrics::counter!("stepup_test_total").increment(1);
-        });
-        let r = router(w.engine.clone(), Some(handle))
-            .oneshot(
-                http::Request::builder()
-                    .uri("/metrics")
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
-        assert!(String::from_utf8_lossy(&body).contains("stepup_test_total 1"));
     }
 }

@@ -1,78 +1,25 @@
 //! The sidecar's configuration: command-line flags, each with a `STEPUP_*` environment
-//! variable, checked once at start by [`Config::validate`].
+//! variable, checked once at start by [`Config::validate`]. The settings it shares with
+//! the Lambda functions and the operator (region, pool, issuer, JWKS, client ids, tables,
+//! endpoints, `use_origin_jti`; the step-up API's verification and CORS) are
+//! [`stepup_runtime`]'s, flattened in, and normalised there.
 
-use clap::builder::BoolishValueParser;
-use clap::{ArgAction, Parser, ValueEnum};
+use clap::Parser;
 use std::net::SocketAddr;
 use std::time::Duration;
-use stepup_core::api::{CorsError, CorsPolicy, Verification};
+use stepup_core::api::{CorsError, CorsPolicy};
 use stepup_core::session::SessionLimits;
-use stepup_core::store::TableNames;
-use stepup_core::token::VerifierConfig;
-
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// One JSON object per line (the default; for log collectors).
-    Json,
-    /// Human-readable lines.
-    Text,
-}
+use stepup_runtime::args::ApiArgs;
+use stepup_runtime::aws::AwsEndpoints;
+use stepup_runtime::{CommonArgs, LogFormat};
 
 /// `stepup-sidecar`: the Envoy / Istio ext_authz service (gRPC and HTTP modes) of stepup.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "stepup-sidecar", version, about, long_about = None)]
 pub struct Config {
-    /// AWS region of the user pool and the DynamoDB tables.
-    #[arg(long, env = "STEPUP_REGION")]
-    pub region: String,
-
-    /// Cognito user pool id (e.g. `eu-west-1_AbCdEf123`).
-    #[arg(long, env = "STEPUP_USER_POOL_ID")]
-    pub user_pool_id: String,
-
-    /// App client ids whose access tokens are accepted (comma-separated). Required: an
-    /// empty list would refuse every token.
-    #[arg(
-        long,
-        env = "STEPUP_ALLOWED_CLIENT_IDS",
-        value_delimiter = ',',
-        required = true
-    )]
-    pub allowed_client_ids: Vec<String>,
-
-    /// JWKS URL (default: `<issuer>/.well-known/jwks.json`).
-    #[arg(long, env = "STEPUP_JWKS_URL")]
-    pub jwks_url: Option<String>,
-
-    /// Token issuer (default: `https://cognito-idp.<region>.amazonaws.com/<pool>`).
-    #[arg(long, env = "STEPUP_ISSUER")]
-    pub issuer: Option<String>,
-
-    /// Table name suffix, as the seed's `ENV_PREFIX`: tables
-    /// `step-up-auth-setting-<prefix>` and `step-up-auth-session-<prefix>`.
-    #[arg(long, env = "STEPUP_TABLE_PREFIX")]
-    pub table_prefix: Option<String>,
-
-    /// The seed's variable, used when `--table-prefix` is not given.
-    #[arg(long, env = "ENV_PREFIX", hide = true)]
-    pub env_prefix: Option<String>,
-
-    /// Setting table name (overrides the prefix rule).
-    #[arg(long, env = "STEPUP_SETTING_TABLE")]
-    pub setting_table: Option<String>,
-
-    /// Session table name (overrides the prefix rule).
-    #[arg(long, env = "STEPUP_SESSION_TABLE")]
-    pub session_table: Option<String>,
-
-    /// DynamoDB endpoint override (DynamoDB Local, a VPC endpoint, ...).
-    #[arg(long, env = "STEPUP_DYNAMODB_ENDPOINT")]
-    pub dynamodb_endpoint: Option<String>,
-
-    /// Cognito endpoint override (a test stand-in).
-    #[arg(long, env = "STEPUP_COGNITO_ENDPOINT")]
-    pub cognito_endpoint: Option<String>,
+    /// Region, pool, issuer, JWKS, client ids, tables, endpoints, `use_origin_jti`.
+    #[command(flatten)]
+    pub common: CommonArgs,
 
     /// gRPC ext_authz listener (`envoy.service.auth.v3.Authorization`).
     #[arg(long, env = "STEPUP_GRPC_LISTEN", default_value = "127.0.0.1:9001")]
@@ -104,12 +51,6 @@ pub struct Config {
     #[arg(long, env = "STEPUP_JWKS_REFRESH_SECS", default_value_t = 600)]
     pub jwks_refresh_secs: u64,
 
-    /// Key sessions by the token's `origin_jti`, so a step-up survives a token refresh.
-    #[arg(long, env = "STEPUP_USE_ORIGIN_JTI", action = ArgAction::Set,
-          value_parser = BoolishValueParser::new(), default_value_t = false,
-          num_args = 0..=1, default_missing_value = "true")]
-    pub use_origin_jti: bool,
-
     /// Failed answers to a challenge after which the session is locked until its TTL
     /// (the step-up API then answers 429).
     #[arg(long, env = "STEPUP_MAX_FAILED_ATTEMPTS", default_value_t = 5)]
@@ -119,25 +60,9 @@ pub struct Config {
     #[arg(long, env = "STEPUP_SMS_MIN_INTERVAL_SECS", default_value_t = 30)]
     pub sms_min_interval_secs: u64,
 
-    /// Origins allowed to call the step-up API from a browser, comma-separated (the
-    /// seed's `*` by default; name the web app's origin in production). A listed origin
-    /// is echoed in `Access-Control-Allow-Origin`, with `Vary: Origin`.
-    #[arg(long, env = "STEPUP_CORS_ALLOW_ORIGIN", default_value = "*")]
-    pub cors_allow_origin: String,
-
-    /// `Access-Control-Allow-Headers` of the step-up API's preflight (default: the seed's
-    /// API Gateway list, `Identification` included).
-    #[arg(long, env = "STEPUP_CORS_ALLOW_HEADERS", default_value = CorsPolicy::DEFAULT_ALLOW_HEADERS)]
-    pub cors_allow_headers: String,
-
-    /// How the step-up API checks a code. `cognito-mfa` (default): the user signs in
-    /// again with the password and Cognito checks the code against the factor already
-    /// enrolled. `seed-compatible`: WEAK, the seed's VerifySoftwareToken enrolment call,
-    /// which anyone holding the user's access token can pass by enrolling their own
-    /// authenticator; only for the seed's unchanged web app.
-    #[arg(long, env = "STEPUP_VERIFICATION", default_value = "cognito-mfa",
-          value_parser = parse_verification)]
-    pub verification: Verification,
+    /// The step-up API's verification and CORS.
+    #[command(flatten)]
+    pub api: ApiArgs,
 
     /// Seconds a completed step-up is remembered in memory, so that its token's privileged
     /// requests skip the session read (also bounded by the token's `exp` and the session's
@@ -161,23 +86,9 @@ pub struct Config {
 /// A configuration that cannot work.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
-    /// A required value is empty.
-    #[error("--{flag} must not be empty")]
-    Empty {
-        /// the flag
-        flag: &'static str,
-    },
-    /// No usable client id.
-    #[error("--allowed-client-ids lists no client id: every token would be refused")]
-    NoClientIds,
-    /// A URL that is not http(s).
-    #[error("--{flag} must be an http:// or https:// URL, got `{value}`")]
-    BadUrl {
-        /// the flag
-        flag: &'static str,
-        /// the value
-        value: String,
-    },
+    /// A shared setting that cannot work (missing pool or client ids, a bad URL).
+    #[error(transparent)]
+    Common(#[from] stepup_runtime::Error),
     /// A bad path prefix.
     #[error(
         "--path-prefix must start with `/`, not end with `/` and contain no `?`, `#` or `%`, got `{0}`"
@@ -210,49 +121,10 @@ pub enum ConfigError {
     },
 }
 
-fn parse_verification(s: &str) -> Result<Verification, String> {
-    Verification::parse(s).ok_or_else(|| "expected `cognito-mfa` or `seed-compatible`".to_owned())
-}
-
-fn non_empty(flag: &'static str, value: &str) -> Result<(), ConfigError> {
-    if value.trim().is_empty() {
-        return Err(ConfigError::Empty { flag });
-    }
-    Ok(())
-}
-
-fn url(flag: &'static str, value: Option<&str>) -> Result<(), ConfigError> {
-    match value {
-        Some(v) if !(v.starts_with("http://") || v.starts_with("https://")) || v.len() < 9 => {
-            Err(ConfigError::BadUrl {
-                flag,
-                value: v.to_owned(),
-            })
-        }
-        _ => Ok(()),
-    }
-}
-
 impl Config {
     /// Checks the values clap cannot check; call once at start.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        non_empty("region", &self.region)?;
-        non_empty("user-pool-id", &self.user_pool_id)?;
-        if self.client_ids().is_empty() {
-            return Err(ConfigError::NoClientIds);
-        }
-        url("jwks-url", self.jwks_url.as_deref())?;
-        url("issuer", self.issuer.as_deref())?;
-        url("dynamodb-endpoint", self.dynamodb_endpoint.as_deref())?;
-        url("cognito-endpoint", self.cognito_endpoint.as_deref())?;
-        for (flag, v) in [
-            ("setting-table", &self.setting_table),
-            ("session-table", &self.session_table),
-        ] {
-            if let Some(v) = v {
-                non_empty(flag, v)?;
-            }
-        }
+        self.common.validate()?;
         let p = &self.path_prefix;
         if !p.starts_with('/') || p.ends_with('/') || p.contains(['?', '#', '%']) {
             return Err(ConfigError::BadPathPrefix(p.clone()));
@@ -298,60 +170,14 @@ impl Config {
         Ok(())
     }
 
-    /// The allowed client ids, trimmed, without empty entries.
-    pub fn client_ids(&self) -> Vec<String> {
-        self.allowed_client_ids
-            .iter()
-            .map(|c| c.trim())
-            .filter(|c| !c.is_empty())
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// The token verifier settings: the Cognito defaults, with the issuer and JWKS URL
-    /// overrides applied (an overridden issuer moves the default JWKS URL with it).
-    pub fn verifier_config(&self) -> VerifierConfig {
-        let mut v = VerifierConfig::cognito(&self.region, &self.user_pool_id, self.client_ids());
-        if let Some(issuer) = &self.issuer {
-            v.issuer = issuer.trim_end_matches('/').to_owned();
-            v.jwks_url = format!("{}/.well-known/jwks.json", v.issuer);
-        }
-        if let Some(jwks) = &self.jwks_url {
-            v.jwks_url = jwks.clone();
-        }
-        v
-    }
-
-    /// The table names: explicit names, else the prefix rule (`--table-prefix`, else
     /// The region and endpoint overrides for the AWS clients.
-    pub fn aws_endpoints(&self) -> stepup_core::aws::AwsEndpoints {
-        stepup_core::aws::AwsEndpoints {
-            region: self.region.clone(),
-            dynamodb: self.dynamodb_endpoint.clone(),
-            cognito: self.cognito_endpoint.clone(),
-        }
-    }
-
-    /// `ENV_PREFIX`, else none).
-    pub fn table_names(&self) -> TableNames {
-        let prefix = self
-            .table_prefix
-            .as_deref()
-            .or(self.env_prefix.as_deref())
-            .unwrap_or("");
-        let mut names = TableNames::with_prefix(prefix);
-        if let Some(t) = &self.setting_table {
-            names.setting = t.clone();
-        }
-        if let Some(t) = &self.session_table {
-            names.session = t.clone();
-        }
-        names
+    pub fn aws_endpoints(&self) -> AwsEndpoints {
+        self.common.aws_endpoints()
     }
 
     /// The step-up API's CORS policy.
     pub fn cors(&self) -> Result<CorsPolicy, CorsError> {
-        CorsPolicy::parse(&self.cors_allow_origin, &self.cors_allow_headers)
+        self.api.cors()
     }
 
     /// The lockout and TTL limits of step-up sessions.
@@ -382,6 +208,8 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use stepup_core::api::Verification;
+    use stepup_core::store::TableNames;
 
     fn parse(args: &[&str]) -> Result<Config, clap::Error> {
         let base = [
@@ -400,28 +228,28 @@ mod tests {
     fn defaults_and_derived_values() {
         let c = parse(&[]).unwrap();
         c.validate().unwrap();
-        assert_eq!(c.client_ids(), ["a", "b"]);
+        assert_eq!(c.common.identity.client_ids(), ["a", "b"]);
         assert_eq!(c.grpc_listen.to_string(), "127.0.0.1:9001");
         assert_eq!(c.http_listen.to_string(), "127.0.0.1:9002");
         assert_eq!(c.api_listen.to_string(), "127.0.0.1:9003");
         assert_eq!(c.admin_listen.to_string(), "127.0.0.1:9004");
         assert_eq!(c.path_prefix, "/authz");
         assert_eq!(c.policy_refresh_interval(), Duration::from_secs(10));
-        assert!(!c.use_origin_jti);
+        assert!(!c.common.use_origin_jti());
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.session_limits().max_failed_attempts, 5);
         assert_eq!(c.sms_min_interval_secs, 30);
-        assert_eq!(c.cors_allow_origin, "*");
-        assert_eq!(c.verification, Verification::CognitoMfa);
+        assert_eq!(c.api.cors_allow_origin, "*");
+        assert_eq!(c.api.verification, Verification::CognitoMfa);
         assert!(c.cors().unwrap().allow_headers.contains("Identification"));
         assert_eq!(c.completion_cache(), Some((10_000, 30)));
-        let v = c.verifier_config();
+        let v = c.common.verifier_config();
         assert_eq!(
             v.issuer,
             "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Pool"
         );
         assert_eq!(v.jwks_url, format!("{}/.well-known/jwks.json", v.issuer));
-        assert_eq!(c.table_names(), TableNames::with_prefix(""));
+        assert_eq!(c.common.table_names(), TableNames::with_prefix(""));
     }
 
     #[test]
@@ -439,21 +267,24 @@ mod tests {
         ])
         .unwrap();
         c.validate().unwrap();
-        let v = c.verifier_config();
+        let v = c.common.verifier_config();
         assert_eq!(v.issuer, "http://127.0.0.1:5000/pool");
         assert_eq!(
             v.jwks_url,
             "http://127.0.0.1:5000/pool/.well-known/jwks.json"
         );
-        assert_eq!(c.table_names().setting, "step-up-auth-setting-dev");
-        assert_eq!(c.table_names().session, "sessions");
-        assert!(c.use_origin_jti);
+        assert_eq!(c.common.table_names().setting, "step-up-auth-setting-dev");
+        assert_eq!(c.common.table_names().session, "sessions");
+        assert!(c.common.use_origin_jti());
         let c = parse(&["--jwks-url", "https://keys.example/jwks"]).unwrap();
-        assert_eq!(c.verifier_config().jwks_url, "https://keys.example/jwks");
+        assert_eq!(
+            c.common.verifier_config().jwks_url,
+            "https://keys.example/jwks"
+        );
         let c = parse(&["--env-prefix", "prod"]).unwrap();
-        assert_eq!(c.table_names().session, "step-up-auth-session-prod");
+        assert_eq!(c.common.table_names().session, "step-up-auth-session-prod");
         let c = parse(&["--use-origin-jti", "false"]).unwrap();
-        assert!(!c.use_origin_jti);
+        assert!(!c.common.use_origin_jti());
         let c = parse(&[
             "--max-failed-attempts",
             "3",
@@ -517,7 +348,45 @@ mod tests {
             " , ",
         ])
         .unwrap();
-        assert_eq!(c.validate().unwrap_err(), ConfigError::NoClientIds);
-        assert!(Config::try_parse_from(["x", "--region", "r"]).is_err());
+        assert_eq!(
+            c.validate().unwrap_err(),
+            ConfigError::Common(stepup_runtime::Error::NoClientIds)
+        );
+        let c = Config::try_parse_from(["x", "--region", "r"]).unwrap();
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Common(stepup_runtime::Error::Missing {
+                flag: "user-pool-id",
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn the_sidecar_and_the_lambda_read_one_environment_alike() {
+        // The Lambda's spellings, an issuer with a trailing `/` and an empty table variable.
+        let vars = std::collections::HashMap::from([
+            ("AWS_REGION", "eu-west-1"),
+            ("STEPUP_USER_POOL_ID", "eu-west-1_Pool"),
+            ("STEPUP_CLIENT_IDS", " a, b ,"),
+            ("ENV_PREFIX", "dev"),
+            ("STEPUP_ISSUER", "http://127.0.0.1:5000/pool/"),
+            ("STEPUP_SETTING_TABLE", ""),
+            ("STEPUP_USE_ORIGIN_JTI", "true"),
+            ("STEPUP_CORS_ALLOW_ORIGIN", "https://app.example.com"),
+        ]);
+        let get = |k: &str| vars.get(k).map(|v| (*v).to_owned());
+        let sidecar: Config = stepup_runtime::env::from_lookup(get).unwrap();
+        sidecar.validate().unwrap();
+        let lambda = stepup_lambda::Config::from_lookup(get).unwrap();
+        let v = sidecar.common.verifier_config();
+        assert_eq!(v, lambda.common.verifier_config());
+        assert_eq!(v.issuer, "http://127.0.0.1:5000/pool");
+        assert_eq!(v.allowed_client_ids, ["a", "b"]);
+        assert_eq!(sidecar.common.table_names(), lambda.common.table_names());
+        assert_eq!(sidecar.common.table_names(), TableNames::with_prefix("dev"));
+        assert_eq!(sidecar.aws_endpoints(), lambda.common.aws_endpoints());
+        assert!(sidecar.common.use_origin_jti() && lambda.common.use_origin_jti());
+        assert_eq!(sidecar.cors(), lambda.api.cors());
     }
 }

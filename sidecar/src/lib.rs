@@ -32,7 +32,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use stepup_core::Engine;
-use stepup_core::api::{ApiState, CorsPolicy, IdentityProvider, Verification};
+use stepup_core::api::{ApiState, CorsPolicy, IdentityProvider};
 use stepup_core::completion_cache::CompletionCache;
 use stepup_core::engine::EngineConfig;
 use stepup_core::policy::PolicyCache;
@@ -44,9 +44,10 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub use config::Config;
-pub use stepup_core::aws::AwsClients;
 pub use stepup_core::refresh::initial_load;
 use stepup_core::refresh::{spawn_jwks_refresh, spawn_policy_refresh};
+pub use stepup_runtime::aws::AwsClients;
+pub use stepup_runtime::shutdown_signal;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -73,7 +74,7 @@ pub fn assemble(
     jwks: Arc<dyn JwksFetcher>,
     idp: Arc<dyn IdentityProvider>,
 ) -> Parts {
-    let names = config.table_names();
+    let names = config.common.table_names();
     let settings: Arc<dyn SettingStore> = Arc::new(DynamoSettingStore::new(
         clients.dynamodb.clone(),
         names.setting.clone(),
@@ -82,27 +83,25 @@ pub fn assemble(
         clients.dynamodb.clone(),
         names.session.clone(),
     ));
-    let verifier = Arc::new(TokenVerifier::new(config.verifier_config(), jwks));
+    let verifier = Arc::new(TokenVerifier::new(config.common.verifier_config(), jwks));
     let mut engine = Engine::new(
         Arc::new(PolicyCache::new()),
         Arc::clone(&verifier),
         sessions.clone(),
         EngineConfig {
-            use_origin_jti: config.use_origin_jti,
+            use_origin_jti: config.common.use_origin_jti(),
         },
     );
     if let Some((capacity, max_age_secs)) = config.completion_cache() {
         engine =
             engine.with_completion_cache(Arc::new(CompletionCache::new(capacity, max_age_secs)));
     }
-    if config.verification == Verification::SeedCompatible {
-        tracing::warn!("{}", Verification::SEED_COMPATIBLE_WARNING);
-    }
+    config.api.warn_if_weak();
     let api = ApiState::new(verifier, sessions, idp)
         .with_limits(config.session_limits())
-        .with_origin_jti(config.use_origin_jti)
+        .with_origin_jti(config.common.use_origin_jti())
         .with_sms_min_interval_secs(config.sms_min_interval_secs)
-        .with_verification(config.verification)
+        .with_verification(config.api.verification)
         // Checked by `Config::validate` before start-up; a bad value here keeps the
         // narrowest policy (no origin allowed) rather than a wider one.
         .with_cors(
@@ -360,35 +359,6 @@ async fn spawn_inner(
     })
 }
 
-/// Completes on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => tracing::info!("SIGINT received"),
-        () = terminate => tracing::info!("SIGTERM received"),
-    }
-}
-
 /// The sidecar: builds everything once from `config`, serves until SIGTERM / SIGINT, and
 /// drains. `metrics` is the handle of the recorder `main` installed.
 pub async fn run(config: Config, metrics: Option<PrometheusHandle>) -> anyhow::Result<()> {
@@ -397,7 +367,7 @@ pub async fn run(config: Config, metrics: Option<PrometheusHandle>) -> anyhow::R
     let fetcher = HttpJwksFetcher::new().context("building the JWKS HTTP client")?;
     let idp = stepup_core::api::CognitoIdp::new(clients.cognito.clone());
     let parts = assemble(&config, &clients, Arc::new(fetcher), Arc::new(idp));
-    let names = config.table_names();
+    let names = config.common.table_names();
     tracing::info!(
         setting_table = %names.setting,
         session_table = %names.session,

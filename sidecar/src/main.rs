@@ -1,8 +1,8 @@
 //! `stepup-sidecar`: parse and check the configuration, install logging and metrics, run.
 //! `stepup-sidecar demo` runs the local demo instead (see `stepup_sidecar::demo`).
 
-use clap::Parser;
 use std::process::ExitCode;
+use stepup_runtime::init_logging;
 use stepup_sidecar::{Config, run, telemetry};
 
 #[tokio::main]
@@ -11,13 +11,14 @@ async fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "demo") {
         return stepup_sidecar::demo::main(std::env::args_os().skip(1)).await;
     }
-    let config = Config::parse();
+    // Flags and `STEPUP_*` variables; an empty variable counts as unset.
+    let config: Config = stepup_runtime::env::parse();
     if let Err(e) = config.validate() {
         eprintln!("stepup-sidecar: {e}");
         return ExitCode::from(2);
     }
     let started = async {
-        telemetry::init_logging(config.log_format)?;
+        init_logging(config.log_format)?;
         run(config, Some(telemetry::install_metrics()?)).await
     };
     match started.await {

@@ -4,14 +4,15 @@
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use stepup_core::clock;
-use stepup_lambda::{Config, Deps, handle_event, init_logging};
+use stepup_lambda::{Config, Deps, handle_event};
+use stepup_runtime::logging::{LogOptions, init_logging_with};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     // Init time for the cold-start benchmark (a measurement, not a decision input).
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
-    init_logging();
+    init_logging_with(LogOptions::lambda())?;
     let config = Config::from_env()?;
     let deps = Deps::build(&config).await?;
     tracing::info!(
