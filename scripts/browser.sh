@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Headless Chromium for the demo page's browser test (sidecar/tests/demo_browser.rs):
+# Headless Chromium for the demo page's browser test (demo/tests/demo_browser.rs):
 # Debian `chromium` + `chromium-driver` from apt, and npm `playwright-core` driving
 # /usr/bin/chromium (playwright-core downloads no browser and runs no install script).
 #

@@ -15,8 +15,6 @@
 //!   implementations that persist the same [`item::Item`]s;
 //! - `layer` (feature `api`): the tower layer that enforces step-up inside any axum
 //!   application, without Envoy;
-//! - `devidp` (feature `devidp`): a local development identity provider standing in for
-//!   Cognito, for the one-command demo.
 //!
 //! Time is always a parameter (`now`, Unix seconds); only [`clock`] reads the clock.
 
@@ -28,8 +26,6 @@ pub mod completion_cache;
 #[cfg(feature = "crd")]
 pub mod crd;
 pub mod decision;
-#[cfg(feature = "devidp")]
-pub mod devidp;
 pub mod engine;
 pub mod item;
 #[cfg(feature = "api")]

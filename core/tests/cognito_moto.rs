@@ -34,24 +34,7 @@ use tower::ServiceExt;
 // moto fixtures (the pool helpers live in `stepup_core::testkit::moto`)
 // ---------------------------------------------------------------------------------------
 
-fn moto_endpoint() -> Option<String> {
-    component("MOTO_ENDPOINT", "moto")
-}
-
-/// The endpoint in `var`, or `None` (skip, with a note) when unset; a failure under
-/// `CI=true`, where a skipped test would hide a missing component.
-fn component(var: &str, what: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(e) if !e.trim().is_empty() => Some(e),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
-            "{what} missing: {var} is not set under CI=true (run the tests with ./scripts/test)"
-        ),
-        _ => {
-            eprintln!("skipping: {var} not set (run ./scripts/test)");
-            None
-        }
-    }
-}
+use stepup_core::testkit::components::{dynamodb as dynamodb_endpoint, moto as moto_endpoint};
 
 /// A fresh pool for one test.
 async fn pool(endpoint: &str) -> MotoPool {
@@ -319,7 +302,7 @@ async fn a_burst_of_wrong_answers_through_moto_never_passes_the_limit() {
     let Some(endpoint) = moto_endpoint() else {
         return;
     };
-    let Some(ddb) = component("DYNAMODB_ENDPOINT", "DynamoDB Local") else {
+    let Some(ddb) = dynamodb_endpoint() else {
         return;
     };
     let pool = pool(&endpoint).await;

@@ -18,7 +18,6 @@
 
 pub mod admin;
 pub mod config;
-pub mod demo;
 pub mod grpc;
 pub mod http_check;
 pub mod telemetry;

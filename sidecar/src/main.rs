@@ -1,5 +1,4 @@
 //! `stepup-sidecar`: parse and check the configuration, install logging and metrics, run.
-//! `stepup-sidecar demo` runs the local demo instead (see `stepup_sidecar::demo`).
 
 use std::process::ExitCode;
 use stepup_runtime::init_logging;
@@ -7,10 +6,6 @@ use stepup_sidecar::{Config, run, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // `stepup-sidecar demo ...`: the local demo, with its own options.
-    if std::env::args_os().nth(1).is_some_and(|a| a == "demo") {
-        return stepup_sidecar::demo::main(std::env::args_os().skip(1)).await;
-    }
     // Flags and `STEPUP_*` variables; an empty variable counts as unset.
     let config: Config = stepup_runtime::env::parse();
     if let Err(e) = config.validate() {

@@ -3,6 +3,7 @@
 //! the test-only fixture key of `core/tests/fixtures/`, a fixed JWKS fetcher, item and
 //! completed-session fixtures, and TOTP codes as an authenticator app computes them.
 
+pub mod components;
 use crate::clock::UnixSeconds;
 use crate::item::{Attr, Item};
 use crate::session::{Factor, Session, SessionLimits};
@@ -15,9 +16,9 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// The test-only private key (`kid` `test-key-1`). Never trust it anywhere.
-pub const TEST_KEY_PEM: &[u8] = include_bytes!("../tests/fixtures/test_key_1.pem");
+pub const TEST_KEY_PEM: &[u8] = include_bytes!("../../tests/fixtures/test_key_1.pem");
 /// Its JWKS.
-pub const TEST_JWKS: &str = include_str!("../tests/fixtures/test_key_1.jwks.json");
+pub const TEST_JWKS: &str = include_str!("../../tests/fixtures/test_key_1.jwks.json");
 /// The region of the test user pool.
 pub const TEST_REGION: &str = "us-east-1";
 /// The test user pool.

@@ -9,10 +9,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use stepup_core::item::Item;
 use stepup_core::store::dynamo::{self, DynamoSessionStore, DynamoSettingStore};
 use stepup_core::store::memory::{MemorySessionStore, MemorySettingStore};
@@ -48,31 +45,7 @@ macro_rules! test_with_all_store_impls {
     )*};
 }
 
-/// The endpoint of DynamoDB Local, or `None` (after saying why) when the DynamoDB variant
-/// is to be skipped. Panics under `CI=true`: there a skipped store test would hide a
-/// broken set-up.
-pub fn dynamodb_endpoint() -> Option<String> {
-    match std::env::var("DYNAMODB_ENDPOINT") {
-        Ok(e) if !e.trim().is_empty() => Some(e),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
-            "DynamoDB Local missing: DYNAMODB_ENDPOINT is not set under CI=true \
-             (run the tests with ./scripts/test)"
-        ),
-        _ => {
-            eprintln!("skipping: DYNAMODB_ENDPOINT not set (run ./scripts/test)");
-            None
-        }
-    }
-}
-
-/// A table-name prefix no other test (or earlier run against the same DynamoDB Local)
-/// uses: the test's name, a per-process counter and a random number.
-pub fn unique_prefix(test_name: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let random = RandomState::new().build_hasher().finish() % 1_000_000_000;
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("t{test_name}-{n}-{random}")
-}
+pub use stepup_core::testkit::components::{dynamodb as dynamodb_endpoint, unique_prefix};
 
 enum Backend {
     Memory {

@@ -17,10 +17,8 @@ pub const HTTP_V2_TRANSFER: &[u8] = include_bytes!("../fixtures/http-v2-transfer
 pub const HTTP_V2_INFO: &[u8] = include_bytes!("../fixtures/http-v2-info.json");
 pub const MALFORMED: &[u8] = include_bytes!("../fixtures/malformed.json");
 
-/// `CI=true`: a missing component is a failure, not a skip.
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
+#[allow(unused_imports)]
+pub use stepup_core::testkit::components::in_ci;
 
 /// The workspace root (the parent of this crate).
 pub fn workspace_root() -> std::path::PathBuf {

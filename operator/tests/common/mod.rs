@@ -3,42 +3,19 @@
 
 #![allow(dead_code)]
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
 use stepup_core::item::{Attr, Item};
 use stepup_core::store::TableNames;
 use stepup_core::store::dynamo::{self, DynamoSettingStore};
+use stepup_core::testkit::components::unique_prefix;
 
-/// `CI=true`: a missing component is a failure, not a skip.
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// DynamoDB Local's endpoint from `./scripts/test`, or `None` (after a note) when the test
-/// is to be skipped; panics under `CI=true`.
-pub fn dynamodb_endpoint() -> Option<String> {
-    match std::env::var("DYNAMODB_ENDPOINT") {
-        Ok(e) if !e.trim().is_empty() => Some(e),
-        _ if in_ci() => panic!(
-            "DynamoDB Local missing: DYNAMODB_ENDPOINT is not set under CI=true \
-             (run the tests with ./scripts/test)"
-        ),
-        _ => {
-            eprintln!("skipping: DYNAMODB_ENDPOINT not set (run ./scripts/test)");
-            None
-        }
-    }
-}
+#[allow(unused_imports)]
+pub use stepup_core::testkit::components::{dynamodb as dynamodb_endpoint, in_ci};
 
 /// Fresh tables in DynamoDB Local, named `<prefix>-<n>-<random>`: the endpoint and the
 /// setting table, or `None` when the test is to be skipped (see [`dynamodb_endpoint`]).
 pub async fn fresh_setting_table(prefix: &str) -> Option<(String, DynamoSettingStore)> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let endpoint = dynamodb_endpoint()?;
-    let random = RandomState::new().build_hasher().finish() % 1_000_000_000;
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let names = TableNames::with_prefix(&format!("{prefix}-{n}-{random}"));
+    let names = TableNames::with_prefix(&unique_prefix(prefix));
     let client = dynamo::local_client(&endpoint);
     dynamo::create_tables(&client, &names).await.unwrap();
     Some((endpoint, DynamoSettingStore::new(client, names.setting)))

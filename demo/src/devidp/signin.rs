@@ -3,7 +3,7 @@
 //!
 //! Two flows share one state machine:
 //! - `USER_PASSWORD_AUTH` ([`SignInFlow::UserPassword`]): what the step-up API's default
-//!   verification calls ([`crate::api::IdentityProvider::start_sign_in`]);
+//!   verification calls ([`stepup_core::api::IdentityProvider::start_sign_in`]);
 //! - `USER_AUTH` with `TARGET_ACR_VALUES` / `MAX_AGE` ([`SignInFlow::UserAuth`]): the
 //!   client's own step-up sign-in for claims mode (RFC 9470), which Cognito offers on the
 //!   Essentials and Plus plans and managed login offers as `acr_values` / `max_age`.
@@ -30,8 +30,8 @@
 //! a plain sign-in lacks.
 
 use super::{DevIdp, DevIdpError, State, password_hash, random_hex, token_hash};
-use crate::api::{AuthSession, ChallengeReply, MfaSetting, SignInStep, SignedInToken};
-use crate::clock::UnixSeconds;
+use stepup_core::api::{AuthSession, ChallengeReply, MfaSetting, SignInStep, SignedInToken};
+use stepup_core::clock::UnixSeconds;
 
 /// How long a sign-in session stays usable (Cognito: three minutes).
 pub const SIGN_IN_SESSION_SECS: u64 = 180;

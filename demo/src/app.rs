@@ -1,4 +1,4 @@
-//! `stepup-sidecar demo`: the whole step-up flow on one loopback port, with no AWS account
+//! `stepup-demo`: the whole step-up flow on one loopback port, with no AWS account
 //! and no cluster. One process serves
 //!
 //! - a web page (`/`, plain HTML and JavaScript embedded in the binary) that walks the
@@ -12,7 +12,7 @@
 //! - a sample API (`GET /info`, `POST /transfer`, `POST /payments/{id}/approve`) behind
 //!   [`StepUpLayer`], the same decision engine the ext_authz sidecar runs, in-process;
 //! - the step-up API (`/initiate-auth`, `/respond-to-challenge`), unchanged;
-//! - a development identity provider standing in for Cognito ([`stepup_core::devidp`]),
+//! - a development identity provider standing in for Cognito ([`crate::devidp`]),
 //!   with in-memory session storage.
 //!
 //! The policies are the `StepUpPolicy` manifests `kubectl apply` takes, read from
@@ -21,6 +21,7 @@
 //! non-loopback address unless `--allow-non-loopback` is given: anyone who reaches it can
 //! create users.
 
+use crate::devidp::{self, DEV_IDP_PREFIX, DevIdp, DevIdpConfig};
 use anyhow::Context;
 use axum::Router;
 use axum::extract::Path as UrlPath;
@@ -40,7 +41,6 @@ use stepup_core::crd::manifest::read_documents;
 use stepup_core::crd::plan::item_for;
 use stepup_core::crd::{Manifests, read_manifests};
 use stepup_core::decision::{CLIENT_HEADER, STATUS_HEADER, USER_HEADER};
-use stepup_core::devidp::{self, DEV_IDP_PREFIX, DevIdp, DevIdpConfig};
 use stepup_core::engine::{Engine, EngineConfig};
 use stepup_core::layer::StepUpLayer;
 use stepup_core::policy::{PolicyCache, PolicyIndex};
@@ -50,20 +50,20 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 /// The web page, embedded (no front-end build step).
-const PAGE: &str = include_str!("page.html");
+const PAGE: &str = include_str!("app/page.html");
 /// The example policies, embedded for a binary run outside the repository.
 const EMBEDDED_POLICIES: [(&str, &str); 3] = [
     (
         "claims.yaml",
-        include_str!("../../../examples/policies/claims.yaml"),
+        include_str!("../../examples/policies/claims.yaml"),
     ),
     (
         "payments.yaml",
-        include_str!("../../../examples/policies/payments.yaml"),
+        include_str!("../../examples/policies/payments.yaml"),
     ),
     (
         "transfer.yaml",
-        include_str!("../../../examples/policies/transfer.yaml"),
+        include_str!("../../examples/policies/transfer.yaml"),
     ),
 ];
 /// Where the policies are read from by default (relative to the working directory).
@@ -73,10 +73,10 @@ pub const DEMO_CLIENT_ID: &str = "stepup-demo-client";
 /// The demo user's phone number (SMS codes are printed on the console).
 pub const DEMO_PHONE: &str = "+15555550100";
 
-/// `stepup-sidecar demo` options.
+/// `stepup-demo` options.
 #[derive(Debug, Clone, Parser)]
 #[command(
-    name = "stepup-sidecar demo",
+    name = "stepup-demo",
     about = "Local demo of step-up authentication (development only): web page, sample API, step-up API and a development identity provider on one loopback port"
 )]
 pub struct DemoArgs {
@@ -376,17 +376,12 @@ pub async fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             };
         }
     };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    // Text logs for a person at a terminal; the demo has no metrics endpoint.
+    let _ = stepup_runtime::init_logging(stepup_runtime::LogFormat::Text);
     let demo = match Demo::start(args).await {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("stepup-sidecar demo: {e:#}");
+            eprintln!("stepup-demo: {e:#}");
             return ExitCode::FAILURE;
         }
     };
@@ -395,11 +390,11 @@ pub async fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         r = demo.wait() => match r {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("stepup-sidecar demo: {e:#}");
+                eprintln!("stepup-demo: {e:#}");
                 ExitCode::FAILURE
             }
         },
-        () = crate::shutdown_signal() => ExitCode::SUCCESS,
+        () = stepup_runtime::shutdown_signal() => ExitCode::SUCCESS,
     }
 }
 

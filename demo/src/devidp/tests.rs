@@ -1,8 +1,8 @@
 use super::*;
-use crate::api::SignedInToken;
-use crate::token::TokenVerifier;
 use signin::SignInFlow;
 use std::sync::Mutex as StdMutex;
+use stepup_core::api::SignedInToken;
+use stepup_core::token::TokenVerifier;
 
 const NOW: UnixSeconds = 1_800_000_000;
 const CLIENT: &str = "demo-client";
@@ -270,7 +270,7 @@ fn other_code(right: &str) -> &'static str {
 }
 
 fn claims_of(token: &SignedInToken) -> serde_json::Value {
-    crate::testkit::jwt_claims(&token.0)
+    stepup_core::testkit::jwt_claims(&token.0)
 }
 
 fn session_of(step: &SignInStep) -> String {
@@ -358,7 +358,10 @@ fn a_software_token_user_gets_the_totp_challenge_and_a_right_code_signs_in_as_th
     else {
         panic!("expected tokens");
     };
-    let (new, old) = (claims_of(&access_token), crate::testkit::jwt_claims(&token));
+    let (new, old) = (
+        claims_of(&access_token),
+        stepup_core::testkit::jwt_claims(&token),
+    );
     assert_eq!(new["sub"], old["sub"]);
     assert_eq!(new["client_id"], CLIENT);
     assert_eq!(new["auth_time"], NOW + 5);
@@ -701,7 +704,7 @@ fn a_level_4_target_is_met_by_totp_only_and_a_level_3_target_by_either() {
 fn a_plain_sign_in_token_carries_level_1_and_pwd_only() {
     let (idp, _, token) = idp_with_sms();
     enrol_totp(&idp, &token, true);
-    let c = crate::testkit::jwt_claims(
+    let c = stepup_core::testkit::jwt_claims(
         &idp.sign_in_at("alice", "correct horse", NOW)
             .unwrap()
             .access_token,
@@ -755,7 +758,7 @@ async fn the_step_up_sign_in_endpoints_issue_a_level_4_token_after_password_and_
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["challengeName"], "SOFTWARE_TOKEN_MFA");
     let session = body["session"].as_str().unwrap().to_owned();
-    let now = crate::clock::now();
+    let now = stepup_core::clock::now();
     let answer = |code: &str| {
         serde_json::json!({
             "challengeName": "SOFTWARE_TOKEN_MFA",
@@ -781,7 +784,7 @@ async fn the_step_up_sign_in_endpoints_issue_a_level_4_token_after_password_and_
     let (status, body) =
         post_json(&app, "/dev-idp/respond-to-auth-challenge", answer(&right)).await;
     assert_eq!(status, 200, "{body}");
-    let claims = crate::testkit::jwt_claims(body["accessToken"].as_str().unwrap());
+    let claims = stepup_core::testkit::jwt_claims(body["accessToken"].as_str().unwrap());
     assert_eq!(claims["acr"], "urn:cognito:loa:4");
     assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
     assert!(claims["auth_time"].as_u64().unwrap() >= now);

@@ -1,4 +1,4 @@
-// Drives the demo page in headless Chromium as a person would, for sidecar/tests/demo_browser.rs:
+// Drives the demo page in headless Chromium as a person would, for demo/tests/demo_browser.rs:
 // session mode with the default verification (password + code, checked by the identity
 // provider against the enrolled factor; MFA_NOT_ENROLLED before enrolment, a wrong password
 // refused), then claims mode (401 naming acr_values/max_age, a step-up sign-in at the

@@ -25,9 +25,6 @@
 
 use super::signin::SignInFlow;
 use super::{DevIdp, DevIdpError, MfaPreference};
-use crate::api::{ChallengeReply, MfaSetting, SignInStep};
-use crate::clock;
-use crate::token::extract_bearer;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -39,6 +36,9 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use stepup_core::api::{ChallengeReply, MfaSetting, SignInStep};
+use stepup_core::clock;
+use stepup_core::token::extract_bearer;
 
 /// Where [`router()`] mounts its endpoints; the provider's issuer should be
 /// `http://<host:port>/dev-idp` so that `{issuer}/.well-known/jwks.json` is served here.

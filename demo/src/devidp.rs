@@ -1,5 +1,5 @@
 //! A local **development** identity provider that stands in for an Amazon Cognito user
-//! pool, so that stepup can be tried with no AWS account (the `stepup-sidecar demo`
+//! pool, so that stepup can be tried with no AWS account (the `stepup-demo`
 //! command). It sits behind the same traits as Cognito: [`IdentityProvider`] for the
 //! step-up API and [`JwksFetcher`] for token verification.
 //!
@@ -39,11 +39,6 @@ pub mod router;
 pub mod signin;
 pub mod totp;
 
-use crate::api::{
-    AuthSession, ChallengeReply, IdentityProvider, IdpError, MfaSetting, SignInStep, UserInfo,
-};
-use crate::clock::{self, UnixSeconds};
-use crate::token::{JwksError, JwksFetcher, VerifierConfig};
 use async_trait::async_trait;
 use jsonwebtoken::jwk::JwkSet;
 use keys::SigningKey;
@@ -52,6 +47,11 @@ use sha2::{Digest, Sha256};
 use signin::{AuthMethods, PendingSignIn, SignInFlow};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use stepup_core::api::{
+    AuthSession, ChallengeReply, IdentityProvider, IdpError, MfaSetting, SignInStep, UserInfo,
+};
+use stepup_core::clock::{self, UnixSeconds};
+use stepup_core::token::{JwksError, JwksFetcher, VerifierConfig};
 use totp::TotpKey;
 
 pub use router::{DEV_IDP_PREFIX, router};
@@ -271,7 +271,7 @@ impl DevIdp {
         self.key.jwks()
     }
 
-    /// What a [`crate::token::TokenVerifier`] needs to accept this provider's tokens.
+    /// What a [`stepup_core::token::TokenVerifier`] needs to accept this provider's tokens.
     pub fn verifier_config(&self) -> VerifierConfig {
         VerifierConfig {
             issuer: self.config.issuer.clone(),

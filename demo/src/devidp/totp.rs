@@ -7,7 +7,7 @@
 //! crate or of settings cannot drift from the standard.
 
 use super::DevIdpError;
-use crate::clock::UnixSeconds;
+use stepup_core::clock::UnixSeconds;
 use totp_rs::{Algorithm, Builder, Secret, Totp};
 
 /// The hash of a key (RFC 6238 allows SHA-1, SHA-256 and SHA-512).
