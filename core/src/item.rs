@@ -83,6 +83,14 @@ pub enum AttrError {
     },
 }
 
+/// The value of the number attribute `name` as a non-negative integer.
+pub fn parse_u64(name: &'static str, n: &str) -> Result<u64, AttrError> {
+    n.trim().parse::<u64>().map_err(|_| AttrError::Invalid {
+        name,
+        detail: format!("`{n}` is not a non-negative integer"),
+    })
+}
+
 /// Typed accessors on an [`Item`]; `opt_*` return `Ok(None)` for an absent attribute or a
 /// `NULL`, and an error for a present attribute of the wrong type.
 pub trait ItemExt {
@@ -114,14 +122,7 @@ impl ItemExt for Item {
     fn opt_u64(&self, name: &'static str) -> Result<Option<u64>, AttrError> {
         match self.get(name) {
             None | Some(Attr::Null) => Ok(None),
-            Some(Attr::N(n)) => n
-                .trim()
-                .parse::<u64>()
-                .map(Some)
-                .map_err(|_| AttrError::Invalid {
-                    name,
-                    detail: format!("`{n}` is not a non-negative integer"),
-                }),
+            Some(Attr::N(n)) => parse_u64(name, n).map(Some),
             Some(other) => Err(AttrError::WrongType {
                 name,
                 found: other.type_name(),

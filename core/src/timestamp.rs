@@ -7,7 +7,7 @@
 //! `jiff` does the calendar arithmetic (RFC 3339 parsing with offsets and fractions).
 
 use crate::clock::UnixSeconds;
-use crate::item::{Attr, AttrError, Item};
+use crate::item::{Attr, AttrError, Item, parse_u64};
 
 /// `t` as the seed writes it: `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn to_iso8601(t: UnixSeconds) -> String {
@@ -30,14 +30,7 @@ pub fn parse_iso8601(s: &str) -> Option<UnixSeconds> {
 pub fn opt_time(item: &Item, name: &'static str) -> Result<Option<UnixSeconds>, AttrError> {
     match item.get(name) {
         None | Some(Attr::Null) => Ok(None),
-        Some(Attr::N(n)) => n
-            .trim()
-            .parse::<u64>()
-            .map(Some)
-            .map_err(|_| AttrError::Invalid {
-                name,
-                detail: format!("`{n}` is not a non-negative integer"),
-            }),
+        Some(Attr::N(n)) => parse_u64(name, n).map(Some),
         Some(Attr::S(s)) => parse_iso8601(s)
             .map(Some)
             .ok_or_else(|| AttrError::Invalid {

@@ -128,15 +128,14 @@ async fn initiate_auth_handler(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let now = clock::now();
-    let result = match authenticate(&state, &headers, now).await {
-        Ok(caller) => match read_body(body) {
-            Ok(body) => initiate::initiate_auth(&state, &caller, &body, now).await,
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
-    finish("initiate_auth", result)
+    handle(
+        "initiate_auth",
+        &state,
+        &headers,
+        body,
+        |state, caller, body, now| Box::pin(initiate::initiate_auth(state, caller, body, now)),
+    )
+    .await
 }
 
 async fn respond_to_challenge_handler(
@@ -144,15 +143,46 @@ async fn respond_to_challenge_handler(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    handle(
+        "respond_to_challenge",
+        &state,
+        &headers,
+        body,
+        |state, caller, body, now| {
+            Box::pin(respond::respond_to_challenge(state, caller, body, now))
+        },
+    )
+    .await
+}
+
+/// A flow of the API: what it answers for an authenticated caller and a read body.
+type Flow = for<'a> fn(
+    &'a ApiState,
+    &'a Caller<'a>,
+    &'a [u8],
+    UnixSeconds,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Done, ApiError>> + Send + 'a>,
+>;
+
+/// What both endpoints do around their flow: read the clock once, authenticate the
+/// caller, read the body, then count and log the answer.
+async fn handle(
+    endpoint: &'static str,
+    state: &ApiState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    flow: Flow,
+) -> Response {
     let now = clock::now();
-    let result = match authenticate(&state, &headers, now).await {
+    let result = match authenticate(state, headers, now).await {
         Ok(caller) => match read_body(body) {
-            Ok(body) => respond::respond_to_challenge(&state, &caller, &body, now).await,
+            Ok(body) => flow(state, &caller, &body, now).await,
             Err(e) => Err(e),
         },
         Err(e) => Err(e),
     };
-    finish("respond_to_challenge", result)
+    finish(endpoint, result)
 }
 
 fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {

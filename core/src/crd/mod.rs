@@ -27,13 +27,9 @@ use kube::core::CustomResourceExt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The API group of the resource.
-pub const GROUP: &str = "stepup.dev";
-/// The API version of the resource.
-pub const VERSION: &str = "v1alpha1";
-/// The kind.
+/// The kind (the derive below takes literals; a test holds these equal to what it makes).
 pub const KIND: &str = "StepUpPolicy";
-/// `apiVersion` as written in manifests.
+/// `apiVersion` as written in manifests: the derive's group and version.
 pub const API_VERSION: &str = "stepup.dev/v1alpha1";
 
 /// Condition types written to `status.conditions`.
@@ -116,7 +112,7 @@ pub struct PolicyRule {
     /// `300s`, `1h30m`). Absent: any step-up of the token counts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
-        regex(pattern = "^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"),
+        regex(pattern = DURATION_PATTERN),
         length(min = 2, max = 32)
     )]
     pub max_age: Option<String>,
@@ -226,5 +222,17 @@ impl StepUpPolicy {
         let ns = self.metadata.namespace.as_deref().unwrap_or("default");
         let name = self.metadata.name.as_deref().unwrap_or("");
         format!("{ns}/{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::Resource;
+
+    #[test]
+    fn the_kind_and_api_version_constants_are_what_the_derive_makes() {
+        assert_eq!(StepUpPolicy::kind(&()), KIND);
+        assert_eq!(StepUpPolicy::api_version(&()), API_VERSION);
     }
 }
