@@ -758,7 +758,7 @@ async fn through_envoy(mode: Mode) {
 
     // The right code: 200, and the session is completed with a conditional write.
     let right = moto::totp_now().await;
-    let right_step = clock::now() / 30;
+    let right_step = clock::now().as_secs() / 30;
     let (status, _, body) = respond(&envoy, &a, &right).await;
     assert_eq!((status, body), (200, challenge_successful()));
     let s = sessions.get(&jti(&a), clock::now()).await.unwrap().unwrap();
@@ -769,7 +769,7 @@ async fn through_envoy(mode: Mode) {
     // wrong answer when moto still accepts it, i.e. within its 30 s step).
     let (status, _, body) = respond(&envoy, &c, &right).await;
     assert_eq!((status, body), (401, challenge_failed()));
-    if clock::now() / 30 == right_step {
+    if clock::now().as_secs() / 30 == right_step {
         let s = sessions.get(&jti(&c), clock::now()).await.unwrap().unwrap();
         assert_eq!(
             s.failed_attempts, 0,
@@ -831,8 +831,8 @@ async fn through_envoy(mode: Mode) {
     ));
     claims["client_id"] = json!(user.client_id);
     let valid = fixture.sign(&claims);
-    claims["iat"] = json!(now - 7200);
-    claims["exp"] = json!(now - 3600);
+    claims["iat"] = json!(now.minus(7200));
+    claims["exp"] = json!(now.minus(3600));
     let expired = fixture.sign(&claims);
     echo(
         http.get(envoy.url("/info"))

@@ -54,13 +54,13 @@ impl PolicyCache {
 
     /// When the table was last read successfully (Unix seconds; 0 = never).
     pub fn last_success(&self) -> UnixSeconds {
-        self.last_success.load(Ordering::Relaxed)
+        UnixSeconds::from_secs(self.last_success.load(Ordering::Relaxed))
     }
 
     /// Replaces the index.
     pub fn replace(&self, index: PolicyIndex, now: UnixSeconds) {
         self.current.store(Some(Arc::new(index)));
-        self.last_success.store(now, Ordering::Relaxed);
+        self.last_success.store(now.as_secs(), Ordering::Relaxed);
     }
 
     /// Reads the whole setting table and swaps in the new index. On error the previous
@@ -104,16 +104,28 @@ mod tests {
         let store = MemorySettingStore::new();
         store.set_unavailable(true);
         let cache = PolicyCache::new();
-        assert!(cache.refresh(&store, 10).await.is_err());
+        assert!(
+            cache
+                .refresh(&store, UnixSeconds::from_secs(10))
+                .await
+                .is_err()
+        );
         assert!(cache.current().is_none());
         store.set_unavailable(false);
         store
             .put(seed_item("/transfer", "STEP_UP_REQUIRED"))
             .await
             .unwrap();
-        assert_eq!(cache.refresh(&store, 11).await.unwrap().rules, 1);
+        assert_eq!(
+            cache
+                .refresh(&store, UnixSeconds::from_secs(11))
+                .await
+                .unwrap()
+                .rules,
+            1
+        );
         assert!(cache.is_loaded());
-        assert_eq!(cache.last_success(), 11);
+        assert_eq!(cache.last_success(), UnixSeconds::from_secs(11));
     }
 
     #[tokio::test]
@@ -124,14 +136,22 @@ mod tests {
             .await
             .unwrap();
         let cache = PolicyCache::new();
-        cache.refresh(&store, 1).await.unwrap();
+        cache
+            .refresh(&store, UnixSeconds::from_secs(1))
+            .await
+            .unwrap();
         store.set_unavailable(true);
-        assert!(cache.refresh(&store, 2).await.is_err());
+        assert!(
+            cache
+                .refresh(&store, UnixSeconds::from_secs(2))
+                .await
+                .is_err()
+        );
         let idx = cache.current().unwrap();
         assert_eq!(
             idx.lookup("GET", "h", "/transfer").unwrap().state,
             StepUpState::Required
         );
-        assert_eq!(cache.last_success(), 1);
+        assert_eq!(cache.last_success(), UnixSeconds::from_secs(1));
     }
 }

@@ -88,13 +88,13 @@ impl TotpKey {
 
     /// The code at `now`.
     pub fn generate(&self, now: UnixSeconds) -> String {
-        self.totp.generate(now).to_string()
+        self.totp.generate(now.as_secs()).to_string()
     }
 
     /// Whether `code` is the code of `now`'s time step or of a step within the skew.
     /// Returns the matching time step (for replay protection by the caller).
     pub fn verify(&self, code: &str, now: UnixSeconds) -> Option<u64> {
-        self.totp.check(code.trim(), now)
+        self.totp.check(code.trim(), now.as_secs())
     }
 
     /// The secret in base32 (RFC 4648, no padding), as Cognito's `SecretCode`.
@@ -141,8 +141,11 @@ mod tests {
             "94287082", "07081804", "14050471", "89005924", "69279037", "65353130",
         ];
         for (t, code) in TIMES.iter().zip(expected) {
-            assert_eq!(key.generate(*t), code, "T = {t}");
-            assert!(key.verify(code, *t).is_some(), "T = {t}");
+            assert_eq!(key.generate(UnixSeconds::from_secs(*t)), code, "T = {t}");
+            assert!(
+                key.verify(code, UnixSeconds::from_secs(*t)).is_some(),
+                "T = {t}"
+            );
         }
     }
 
@@ -153,7 +156,7 @@ mod tests {
             "46119246", "68084774", "67062674", "91819424", "90698825", "77737706",
         ];
         for (t, code) in TIMES.iter().zip(expected) {
-            assert_eq!(key.generate(*t), code, "T = {t}");
+            assert_eq!(key.generate(UnixSeconds::from_secs(*t)), code, "T = {t}");
         }
     }
 
@@ -167,7 +170,7 @@ mod tests {
             "90693936", "25091201", "99943326", "93441116", "38618901", "47863826",
         ];
         for (t, code) in TIMES.iter().zip(expected) {
-            assert_eq!(key.generate(*t), code, "T = {t}");
+            assert_eq!(key.generate(UnixSeconds::from_secs(*t)), code, "T = {t}");
         }
     }
 
@@ -175,13 +178,13 @@ mod tests {
     fn authenticator_code_is_accepted_one_step_either_side_only() {
         let key =
             TotpKey::authenticator(b"12345678901234567890".to_vec(), "stepup", "demo").unwrap();
-        let now = 1_800_000_015;
+        let now = UnixSeconds::from_secs(1_800_000_015);
         let code = key.generate(now);
         assert_eq!(code.len(), 6);
         assert!(key.verify(&code, now).is_some());
-        assert!(key.verify(&code, now + 30).is_some());
-        assert!(key.verify(&code, now - 30).is_some());
-        assert!(key.verify(&code, now + 60).is_none());
+        assert!(key.verify(&code, now.plus(30)).is_some());
+        assert!(key.verify(&code, now.minus(30)).is_some());
+        assert!(key.verify(&code, now.plus(60)).is_none());
         assert!(key.verify("12345", now).is_none());
         assert!(key.verify("+12345", now).is_none());
     }
