@@ -54,9 +54,7 @@ impl CompletionCache {
         let SessionView::Completed { at, factor } = Session::view(Some(session), now) else {
             return;
         };
-        let valid_until = token_exp
-            .min(session.ttl)
-            .min(now.saturating_add(self.max_age_secs));
+        let valid_until = token_exp.min(session.ttl).min(now.plus(self.max_age_secs));
         if valid_until > now {
             self.entries.insert(
                 key.to_owned(),
@@ -85,25 +83,32 @@ mod tests {
     use super::*;
     use crate::session::SessionLimits;
 
-    const NOW: u64 = 1_800_000_000;
+    const NOW: UnixSeconds = UnixSeconds::from_secs(1_800_000_000);
 
     fn session() -> Session {
-        Session::initiate("j", "u", "c", NOW + 3600, NOW, &SessionLimits::default())
+        Session::initiate(
+            "j",
+            "u",
+            "c",
+            NOW.plus(3600),
+            NOW,
+            &SessionLimits::default(),
+        )
     }
 
     #[test]
     fn only_completed_sessions_are_cached() {
         let cache = CompletionCache::new(10, 60);
-        cache.remember("j", &session(), NOW + 3600, NOW);
+        cache.remember("j", &session(), NOW.plus(3600), NOW);
         assert_eq!(cache.get("j", NOW), None);
         cache.remember(
             "j",
             &session().after_success(Factor::Sms, NOW),
-            NOW + 3600,
+            NOW.plus(3600),
             NOW,
         );
         assert_eq!(
-            cache.get("j", NOW + 1),
+            cache.get("j", NOW.plus(1)),
             Some(SessionView::Completed {
                 at: NOW,
                 factor: Some(Factor::Sms)
@@ -115,15 +120,15 @@ mod tests {
     fn entries_end_at_the_earliest_of_token_expiry_session_ttl_and_max_age() {
         let done = session().after_success(Factor::Sms, NOW);
         let cache = CompletionCache::new(10, 60);
-        cache.remember("a", &done, NOW + 30, NOW);
-        assert!(cache.get("a", NOW + 29).is_some());
-        assert_eq!(cache.get("a", NOW + 30), None);
-        cache.remember("b", &done, NOW + 3600, NOW);
-        assert!(cache.get("b", NOW + 59).is_some());
-        assert_eq!(cache.get("b", NOW + 60), None);
+        cache.remember("a", &done, NOW.plus(30), NOW);
+        assert!(cache.get("a", NOW.plus(29)).is_some());
+        assert_eq!(cache.get("a", NOW.plus(30)), None);
+        cache.remember("b", &done, NOW.plus(3600), NOW);
+        assert!(cache.get("b", NOW.plus(59)).is_some());
+        assert_eq!(cache.get("b", NOW.plus(60)), None);
         let mut short = done.clone();
-        short.ttl = NOW + 10;
-        cache.remember("c", &short, NOW + 3600, NOW);
-        assert_eq!(cache.get("c", NOW + 10), None);
+        short.ttl = NOW.plus(10);
+        cache.remember("c", &short, NOW.plus(3600), NOW);
+        assert_eq!(cache.get("c", NOW.plus(10)), None);
     }
 }

@@ -287,7 +287,7 @@ fn fresh(max_age: Option<u64>, at: Option<UnixSeconds>, now: UnixSeconds) -> boo
     match (max_age, at) {
         (None, _) => true,
         (Some(_), None) => false,
-        (Some(max), Some(at)) => now.saturating_sub(at) <= max,
+        (Some(max), Some(at)) => now.seconds_since(at) <= max,
     }
 }
 
@@ -453,12 +453,12 @@ mod tests {
     use super::*;
     use crate::policy::PathPattern;
 
-    const NOW: u64 = 1_800_000_000;
+    const NOW: UnixSeconds = UnixSeconds::from_secs(1_800_000_000);
 
     fn claims() -> AccessClaims {
         serde_json::from_value(json!({
             "sub": "s", "iss": "https://issuer", "client_id": "c", "token_use": "access",
-            "username": "alice", "jti": "j", "exp": NOW + 3600, "auth_time": NOW - 100,
+            "username": "alice", "jti": "j", "exp": NOW.plus(3600), "auth_time": NOW.minus(100),
         }))
         .unwrap()
     }
@@ -567,12 +567,12 @@ mod tests {
             panic!("expected NeedSession")
         };
         let fresh = SessionView::Completed {
-            at: NOW - 300,
+            at: NOW.minus(300),
             factor: Some(Factor::Sms),
         };
         assert!(with_session::<()>(claims, rule, Ok(fresh), NOW).is_allowed());
         let stale = SessionView::Completed {
-            at: NOW - 301,
+            at: NOW.minus(301),
             factor: Some(Factor::Sms),
         };
         let d = with_session::<()>(claims, rule, Ok(stale), NOW);
@@ -638,7 +638,7 @@ mod tests {
         assert_eq!(d.body().unwrap().get("factors"), None);
         c.acr = Some("urn:cognito:loa:3".into());
         assert!(done(decide(TokenOutcome::Valid(&c), Some(&r), NOW)).is_allowed());
-        c.auth_time = Some(NOW - 601);
+        c.auth_time = Some(NOW.minus(601));
         assert!(!done(decide(TokenOutcome::Valid(&c), Some(&r), NOW)).is_allowed());
         c.auth_time = None;
         assert!(!done(decide(TokenOutcome::Valid(&c), Some(&r), NOW)).is_allowed());
@@ -663,7 +663,7 @@ mod tests {
         r
     }
 
-    fn token_with(acr: Option<&str>, amr: &[&str], auth_time: Option<u64>) -> AccessClaims {
+    fn token_with(acr: Option<&str>, amr: &[&str], auth_time: Option<UnixSeconds>) -> AccessClaims {
         let mut c = claims();
         c.acr = acr.map(str::to_owned);
         c.amr = amr.iter().map(|v| (*v).to_owned()).collect();
@@ -696,7 +696,7 @@ mod tests {
             Option<u64>,
             Option<&'a str>,
             &'a [&'a str],
-            Option<u64>,
+            Option<UnixSeconds>,
             bool,
         );
         let cases: &[Case<'_>] = &[
@@ -722,7 +722,7 @@ mod tests {
                 Some(300),
                 Some(loa3),
                 &[],
-                Some(NOW - 300),
+                Some(NOW.minus(300)),
                 true,
             ),
             (
@@ -731,7 +731,7 @@ mod tests {
                 Some(300),
                 Some(loa3),
                 &[],
-                Some(NOW - 301),
+                Some(NOW.minus(301)),
                 false,
             ),
             (&[loa3], &[], Some(300), Some(loa3), &[], None, false),
@@ -741,7 +741,7 @@ mod tests {
                 Some(300),
                 Some(loa3),
                 &[],
-                Some(NOW + 30),
+                Some(NOW.plus(30)),
                 true,
             ),
             (
@@ -750,7 +750,7 @@ mod tests {
                 Some(60),
                 None,
                 &["otp"],
-                Some(NOW - 61),
+                Some(NOW.minus(61)),
                 false,
             ),
             // Values are compared exactly: no case folding, no prefix match.
@@ -793,7 +793,7 @@ mod tests {
             let mut c = claims();
             c.acr = token_acr.clone();
             c.amr = token_amr.clone();
-            c.auth_time = age.map(|a| NOW - a);
+            c.auth_time = age.map(|a| NOW.minus(a));
             let named = !rule_acr.is_empty() || !rule_amr.is_empty();
             let acr_ok = rule_acr.is_empty() || token_acr.is_some_and(|a| rule_acr.contains(&a));
             let amr_ok = rule_amr.is_empty() || token_amr.iter().any(|m| rule_amr.contains(m));

@@ -179,7 +179,7 @@ mod tests {
     use std::sync::Arc;
     use tower::ServiceExt;
 
-    const NOW: UnixSeconds = 1_800_000_000;
+    const NOW: UnixSeconds = UnixSeconds::from_secs(1_800_000_000);
 
     fn fixed_clock() -> UnixSeconds {
         NOW
@@ -291,7 +291,7 @@ mod tests {
         let w = world().await;
         let bearer = format!("Bearer {}", w.issuer.token("alice", "jti-3", NOW));
         let limits = SessionLimits::default();
-        let session = Session::initiate("jti-3", "alice", "client", NOW + 3600, NOW, &limits)
+        let session = Session::initiate("jti-3", "alice", "client", NOW.plus(3600), NOW, &limits)
             .after_success(Factor::SoftwareToken, NOW);
         w.sessions.put_raw(session.to_item());
         assert!(w.sessions.get("jti-3", NOW).await.unwrap().is_some());

@@ -240,7 +240,7 @@ impl Session {
             locked_until: None,
             created_at: now,
             updated_at: now,
-            ttl: token_exp.saturating_add(limits.ttl_margin),
+            ttl: token_exp.plus(limits.ttl_margin),
             version: 1,
         }
     }
@@ -397,7 +397,7 @@ impl Session {
             })?),
         };
         let failed = item.opt_u64("failedAttempts")?.unwrap_or(0);
-        let created_at = opt_time(item, "createTimestamp")?.unwrap_or(0);
+        let created_at = opt_time(item, "createTimestamp")?.unwrap_or(UnixSeconds::EPOCH);
         Ok(Session {
             session_id: item.req_s("sessionId")?.to_owned(),
             user_id: item.opt_s("userId")?.unwrap_or_default().to_owned(),
@@ -406,12 +406,14 @@ impl Session {
             completed_at: opt_time(item, "completedAt")?,
             factor,
             failed_attempts: u32::try_from(failed).unwrap_or(u32::MAX),
-            locked_until: item.opt_u64("lockedUntil")?,
+            locked_until: item.opt_u64("lockedUntil")?.map(UnixSeconds::from_secs),
             created_at,
             updated_at: opt_time(item, "lastUpdateTimestamp")?.unwrap_or(created_at),
             // The seed's items carry `ttl`; one without it never expires by itself, which
             // is what DynamoDB does with it too.
-            ttl: item.opt_u64("ttl")?.unwrap_or(u64::MAX),
+            ttl: item
+                .opt_u64("ttl")?
+                .map_or(UnixSeconds::MAX, UnixSeconds::from_secs),
             version: item.opt_u64("version")?.unwrap_or(0),
         })
     }
@@ -440,14 +442,14 @@ pub fn replay_key(user_id: &str, factor: Factor, code: &str) -> String {
 mod tests {
     use super::*;
 
-    const NOW: u64 = 1_800_000_000;
+    const NOW: UnixSeconds = UnixSeconds::from_secs(1_800_000_000);
 
     fn fresh() -> Session {
         Session::initiate(
             "jti-1",
             "alice",
             "client",
-            NOW + 3600,
+            NOW.plus(3600),
             NOW,
             &SessionLimits::default(),
         )
@@ -457,7 +459,7 @@ mod tests {
     fn initiate_sets_ttl_to_token_expiry_plus_margin() {
         let s = fresh();
         assert_eq!(s.status, SessionStatus::Required);
-        assert_eq!(s.ttl, NOW + 3600 + 300);
+        assert_eq!(s.ttl, NOW.plus(3600 + 300));
         assert_eq!(Session::view(Some(&s), NOW), SessionView::Pending);
     }
 
@@ -469,15 +471,15 @@ mod tests {
         };
         let mut s = fresh();
         for i in 1..=3 {
-            s = s.reserve_attempt(NOW + i, &limits).unwrap();
+            s = s.reserve_attempt(NOW.plus(i), &limits).unwrap();
             assert_eq!(s.failed_attempts, i as u32);
         }
         assert_eq!(
-            s.reserve_attempt(NOW + 4, &limits),
+            s.reserve_attempt(NOW.plus(4), &limits),
             Err(AttemptRefused::Locked { until: s.ttl })
         );
         assert_eq!(
-            s.apply(SessionChange::ReserveAttempt { limits }, NOW + 4),
+            s.apply(SessionChange::ReserveAttempt { limits }, NOW.plus(4)),
             None
         );
         assert_eq!(s.version, 4);
@@ -492,26 +494,31 @@ mod tests {
                 SessionChange::Complete {
                     factor: Factor::Sms,
                 },
-                NOW + 1,
+                NOW.plus(1),
             )
             .unwrap();
         assert_eq!(done.failed_attempts, 0);
         assert_eq!(done.status, SessionStatus::Completed);
-        let released = s.apply(SessionChange::ReleaseAttempt, NOW + 1).unwrap();
+        let released = s.apply(SessionChange::ReleaseAttempt, NOW.plus(1)).unwrap();
         assert_eq!(released.failed_attempts, 0);
-        assert_eq!(released.apply(SessionChange::ReleaseAttempt, NOW + 2), None);
+        assert_eq!(
+            released.apply(SessionChange::ReleaseAttempt, NOW.plus(2)),
+            None
+        );
     }
 
     #[test]
     fn a_hand_written_lock_refuses_attempts_until_it_ends() {
         let limits = SessionLimits::default();
         let mut s = fresh();
-        s.locked_until = Some(NOW + 60);
+        s.locked_until = Some(NOW.plus(60));
         assert_eq!(
             s.check_attempt_allowed(NOW, &limits),
-            Err(AttemptRefused::Locked { until: NOW + 60 })
+            Err(AttemptRefused::Locked {
+                until: NOW.plus(60)
+            })
         );
-        assert!(s.check_attempt_allowed(NOW + 60, &limits).is_ok());
+        assert!(s.check_attempt_allowed(NOW.plus(60), &limits).is_ok());
     }
 
     fn seed_item(status: &str) -> Item {
@@ -534,19 +541,19 @@ mod tests {
     #[test]
     fn seed_items_read_with_iso_timestamps_and_complete_at_their_last_update() {
         let done = Session::from_item(&seed_item("STEP_UP_COMPLETED")).unwrap();
-        assert_eq!(done.created_at, 1_796_025_600);
+        assert_eq!(done.created_at, UnixSeconds::from_secs(1_796_025_600));
         assert_eq!(done.version, 0);
         assert_eq!(
-            Session::view(Some(&done), 1_796_025_700),
+            Session::view(Some(&done), UnixSeconds::from_secs(1_796_025_700)),
             SessionView::Completed {
-                at: 1_796_025_662,
+                at: UnixSeconds::from_secs(1_796_025_662),
                 factor: None
             }
         );
         for pending in ["STEP_UP_REQUIRED", "STEP_UP_NOT_REQUIRED"] {
             let s = Session::from_item(&seed_item(pending)).unwrap();
             assert_eq!(
-                Session::view(Some(&s), 1_796_025_700),
+                Session::view(Some(&s), UnixSeconds::from_secs(1_796_025_700)),
                 SessionView::Pending,
                 "{pending}"
             );
@@ -567,16 +574,16 @@ mod tests {
 
     #[test]
     fn success_completes_and_a_later_success_refreshes_completed_at() {
-        let s = fresh().after_success(Factor::SoftwareToken, NOW + 10);
+        let s = fresh().after_success(Factor::SoftwareToken, NOW.plus(10));
         assert_eq!(
-            Session::view(Some(&s), NOW + 11),
+            Session::view(Some(&s), NOW.plus(11)),
             SessionView::Completed {
-                at: NOW + 10,
+                at: NOW.plus(10),
                 factor: Some(Factor::SoftwareToken)
             }
         );
-        let s2 = s.after_success(Factor::Sms, NOW + 100);
-        assert_eq!(s2.completed_at, Some(NOW + 100));
+        let s2 = s.after_success(Factor::Sms, NOW.plus(100));
+        assert_eq!(s2.completed_at, Some(NOW.plus(100)));
         assert_eq!(s2.version, s.version + 1);
     }
 
@@ -589,7 +596,7 @@ mod tests {
     #[test]
     fn items_round_trip_and_bad_states_are_errors() {
         let s = fresh()
-            .reserve_attempt(NOW + 1, &SessionLimits::default())
+            .reserve_attempt(NOW.plus(1), &SessionLimits::default())
             .unwrap();
         assert_eq!(Session::from_item(&s.to_item()).unwrap(), s);
         let mut bad = s.to_item();

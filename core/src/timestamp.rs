@@ -11,7 +11,7 @@ use crate::item::{Attr, AttrError, Item, parse_u64};
 
 /// `t` as the seed writes it: `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn to_iso8601(t: UnixSeconds) -> String {
-    let secs = i64::try_from(t).unwrap_or(i64::MAX);
+    let secs = i64::try_from(t.as_secs()).unwrap_or(i64::MAX);
     match jiff::Timestamp::from_second(secs) {
         Ok(ts) => format!("{ts:.3}"),
         // Past jiff's range (year 9999): the largest time it can write.
@@ -23,14 +23,16 @@ pub fn to_iso8601(t: UnixSeconds) -> String {
 /// seconds, dropping fractions. `None` for anything else, and for times before 1970.
 pub fn parse_iso8601(s: &str) -> Option<UnixSeconds> {
     let ts: jiff::Timestamp = s.trim().parse().ok()?;
-    u64::try_from(ts.as_second()).ok()
+    u64::try_from(ts.as_second())
+        .ok()
+        .map(UnixSeconds::from_secs)
 }
 
 /// A time attribute given as a number of Unix seconds or as an ISO-8601 string.
 pub fn opt_time(item: &Item, name: &'static str) -> Result<Option<UnixSeconds>, AttrError> {
     match item.get(name) {
         None | Some(Attr::Null) => Ok(None),
-        Some(Attr::N(n)) => parse_u64(name, n).map(Some),
+        Some(Attr::N(n)) => parse_u64(name, n).map(|secs| Some(UnixSeconds::from_secs(secs))),
         Some(Attr::S(s)) => parse_iso8601(s)
             .map(Some)
             .ok_or_else(|| AttrError::Invalid {
@@ -51,23 +53,26 @@ mod tests {
 
     #[test]
     fn times_are_written_as_the_seed_writes_them() {
-        assert_eq!(to_iso8601(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(to_iso8601(1_796_025_662), "2026-11-30T08:01:02.000Z");
+        assert_eq!(to_iso8601(UnixSeconds::EPOCH), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            to_iso8601(UnixSeconds::from_secs(1_796_025_662)),
+            "2026-11-30T08:01:02.000Z"
+        );
     }
 
     #[test]
     fn seed_strings_offsets_and_fractions_parse() {
         assert_eq!(
             parse_iso8601("2026-11-30T08:01:02.345Z"),
-            Some(1_796_025_662)
+            Some(UnixSeconds::from_secs(1_796_025_662))
         );
         assert_eq!(
             parse_iso8601("2026-11-30T09:01:02+01:00"),
-            Some(1_796_025_662)
+            Some(UnixSeconds::from_secs(1_796_025_662))
         );
         assert_eq!(
-            parse_iso8601(&to_iso8601(1_700_000_000)),
-            Some(1_700_000_000)
+            parse_iso8601(&to_iso8601(UnixSeconds::from_secs(1_700_000_000))),
+            Some(UnixSeconds::from_secs(1_700_000_000))
         );
         for bad in [
             "",
@@ -89,8 +94,8 @@ mod tests {
             ("b".to_owned(), Attr::Bool(true)),
         ]
         .into();
-        assert_eq!(opt_time(&item, "n"), Ok(Some(5)));
-        assert_eq!(opt_time(&item, "s"), Ok(Some(5)));
+        assert_eq!(opt_time(&item, "n"), Ok(Some(UnixSeconds::from_secs(5))));
+        assert_eq!(opt_time(&item, "s"), Ok(Some(UnixSeconds::from_secs(5))));
         assert_eq!(opt_time(&item, "absent"), Ok(None));
         assert!(opt_time(&item, "bad").is_err());
         assert!(opt_time(&item, "b").is_err());

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 use stepup_core::Decision;
+use stepup_core::clock::UnixSeconds;
 use stepup_core::decision::{AuthFailure, DenyReason};
 use stepup_core::engine::{CheckRequest, Engine, EngineConfig};
 use stepup_core::item::{Attr, Item};
@@ -15,7 +16,7 @@ use stepup_core::store::SettingStore;
 use stepup_core::store::memory::{MemorySessionStore, MemorySettingStore};
 use stepup_core::testkit::{TestIssuer, item, put_completed_session, seed_item};
 
-const NOW: u64 = 1_800_000_000;
+const NOW: UnixSeconds = UnixSeconds::from_secs(1_800_000_000);
 
 struct World {
     issuer: TestIssuer,
@@ -73,7 +74,12 @@ impl World {
     }
 
     /// A token of alice with these claims-mode claims (`auth_time` `None`: left out).
-    fn claims_token(&self, acr: Option<&str>, amr: &[&str], auth_time: Option<u64>) -> String {
+    fn claims_token(
+        &self,
+        acr: Option<&str>,
+        amr: &[&str],
+        auth_time: Option<UnixSeconds>,
+    ) -> String {
         let mut c = self.issuer.claims("alice", "jti-claims", NOW);
         let obj = c.as_object_mut().unwrap();
         match acr {
@@ -88,13 +94,13 @@ impl World {
         self.issuer.sign(&c)
     }
 
-    async fn complete(&self, jti: &str, at: u64, factor: Factor) {
+    async fn complete(&self, jti: &str, at: UnixSeconds, factor: Factor) {
         put_completed_session(
             self.sessions.as_ref(),
             jti,
             "alice",
             "c",
-            NOW + 3600,
+            NOW.plus(3600),
             at,
             factor,
         )
@@ -119,7 +125,8 @@ async fn the_seed_flow_info_allowed_transfer_challenged_until_the_session_comple
             .contains("insufficient_user_authentication")
     );
 
-    w.complete("jti-1", NOW - 10, Factor::SoftwareToken).await;
+    w.complete("jti-1", NOW.minus(10), Factor::SoftwareToken)
+        .await;
     let d = w.check("POST", "/transfer", Some(&t)).await;
     assert_eq!(d.label(), "complete");
     assert!(
@@ -164,8 +171,8 @@ async fn missing_expired_and_foreign_tokens_are_unauthenticated() {
             reason: AuthFailure::Missing
         }
     );
-    let mut c = w.issuer.claims("alice", "j", NOW - 7200);
-    c["exp"] = serde_json::json!(NOW - 3600);
+    let mut c = w.issuer.claims("alice", "j", NOW.minus(7200));
+    c["exp"] = serde_json::json!(NOW.minus(3600));
     let expired = w.issuer.sign(&c);
     let d = w.check("GET", "/info", Some(&expired)).await;
     assert_eq!(
@@ -200,7 +207,7 @@ async fn max_age_is_checked_per_rule_against_completed_at() {
     ])])
     .await;
     let t = w.issuer.token("alice", "jti-1", NOW);
-    w.complete("jti-1", NOW - 600, Factor::Sms).await;
+    w.complete("jti-1", NOW.minus(600), Factor::Sms).await;
     // Fresh enough for /transfer (no maxAge), too old for the templated rule.
     assert_eq!(
         w.check("POST", "/transfer", Some(&t)).await.label(),
@@ -293,7 +300,7 @@ async fn a_cached_completion_spares_the_store_and_a_pending_session_is_never_cac
         "jti-1",
         "alice",
         "c",
-        NOW + 3600,
+        NOW.plus(3600),
         NOW,
         &SessionLimits::default(),
     );
@@ -432,7 +439,7 @@ fn claims_items() -> Vec<Item> {
 #[tokio::test]
 async fn a_token_with_the_required_acr_and_a_fresh_auth_time_satisfies_claims_mode() {
     let w = world(claims_items()).await;
-    let t = w.claims_token(Some(LOA3), &["pwd", "otp", "mfa"], Some(NOW - 60));
+    let t = w.claims_token(Some(LOA3), &["pwd", "otp", "mfa"], Some(NOW.minus(60)));
     for path in ["/payouts", "/export", "/close"] {
         let d = w.check("POST", path, Some(&t)).await;
         assert_eq!(d.label(), "complete", "{path}");
@@ -445,7 +452,7 @@ async fn a_token_with_the_required_acr_and_a_fresh_auth_time_satisfies_claims_mo
 #[tokio::test]
 async fn a_stale_auth_time_is_challenged_with_max_age_and_acr_values() {
     let w = world(claims_items()).await;
-    let stale = w.claims_token(Some(LOA3), &["pwd", "otp"], Some(NOW - 301));
+    let stale = w.claims_token(Some(LOA3), &["pwd", "otp"], Some(NOW.minus(301)));
     let d = w.check("POST", "/payouts", Some(&stale)).await;
     assert_eq!((d.status_code(), d.label()), (401, "required"));
     assert_eq!(

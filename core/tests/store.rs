@@ -10,6 +10,7 @@
 mod common;
 
 use std::time::Duration;
+use stepup_core::clock::UnixSeconds;
 use stepup_core::item::{Attr, Item, ItemExt};
 use stepup_core::session::{Factor, Session, SessionChange, SessionLimits, SessionStatus};
 use stepup_core::store::dynamo::{self, DynamoSessionStore, DynamoSettingStore};
@@ -20,7 +21,7 @@ use stepup_core::testkit::item;
 /// A fixed "now", far in the future of any real clock: DynamoDB Local's TTL sweep deletes
 /// items whose `ttl` is past by the *real* clock, and these tests want expired items to stay
 /// stored so that the read-side expiry check is what they exercise.
-const NOW: u64 = 4_000_000_000;
+const NOW: UnixSeconds = UnixSeconds::from_secs(4_000_000_000);
 
 /// A setting item as the seed's README makes it by hand.
 fn seed_item(id: &str, state: &str, created: u64) -> Item {
@@ -43,7 +44,7 @@ fn session(id: &str) -> Session {
         id,
         "alice",
         "client-1",
-        NOW + 3600,
+        NOW.plus(3600),
         NOW,
         &SessionLimits::default(),
     )
@@ -91,7 +92,7 @@ test_with_all_store_impls! {
         assert_eq!(stores.session.get("jti-create", NOW).await.unwrap(), None);
         stores.session.put(&s, None, NOW).await.unwrap();
         assert_eq!(stores.session.get("jti-create", NOW).await.unwrap(), Some(s.clone()));
-        let again = stores.session.put(&session("jti-create"), None, NOW + 1).await;
+        let again = stores.session.put(&session("jti-create"), None, NOW.plus(1)).await;
         assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
     }
 
@@ -107,26 +108,26 @@ test_with_all_store_impls! {
         assert!(matches!(missing, Err(StoreError::Conflict)), "no item yet: {missing:?}");
 
         stores.session.put(&s1, None, NOW).await.unwrap();
-        let s2 = s1.reserve_attempt(NOW + 1, &limits).unwrap();
-        stores.session.put(&s2, Some(s1.version), NOW + 1).await.unwrap();
-        assert_eq!(stores.session.get("jti-update", NOW + 1).await.unwrap(), Some(s2.clone()));
+        let s2 = s1.reserve_attempt(NOW.plus(1), &limits).unwrap();
+        stores.session.put(&s2, Some(s1.version), NOW.plus(1)).await.unwrap();
+        assert_eq!(stores.session.get("jti-update", NOW.plus(1)).await.unwrap(), Some(s2.clone()));
 
         // A writer that still holds version 1 loses.
-        let stale = s1.after_success(stepup_core::session::Factor::SoftwareToken, NOW + 2);
-        let r = stores.session.put(&stale, Some(s1.version), NOW + 2).await;
+        let stale = s1.after_success(stepup_core::session::Factor::SoftwareToken, NOW.plus(2));
+        let r = stores.session.put(&stale, Some(s1.version), NOW.plus(2)).await;
         assert!(matches!(r, Err(StoreError::Conflict)), "{r:?}");
-        assert_eq!(stores.session.get("jti-update", NOW + 2).await.unwrap(), Some(s2));
+        assert_eq!(stores.session.get("jti-update", NOW.plus(2)).await.unwrap(), Some(s2));
     }
 
     async fn an_expired_session_reads_as_absent_and_may_be_created_again(stores: Stores) {
         let s = session("jti-expired");
         stores.session.put(&s, None, NOW).await.unwrap();
-        assert!(stores.session.get("jti-expired", s.ttl - 1).await.unwrap().is_some());
+        assert!(stores.session.get("jti-expired", s.ttl.minus(1)).await.unwrap().is_some());
         assert_eq!(stores.session.get("jti-expired", s.ttl).await.unwrap(), None);
 
-        let later = s.ttl + 10;
+        let later = s.ttl.plus(10);
         let fresh = Session::initiate(
-            "jti-expired", "alice", "client-1", later + 3600, later, &SessionLimits::default(),
+            "jti-expired", "alice", "client-1", later.plus(3600), later, &SessionLimits::default(),
         );
         stores.session.put(&fresh, None, later).await.unwrap();
         assert_eq!(stores.session.get("jti-expired", later).await.unwrap(), Some(fresh));
@@ -166,17 +167,17 @@ test_with_all_store_impls! {
     }
 
     async fn claim_once_is_true_the_first_time_and_false_after(stores: Stores) {
-        assert!(stores.session.claim_once("replay#abc", NOW + 300, NOW).await.unwrap());
-        assert!(!stores.session.claim_once("replay#abc", NOW + 300, NOW).await.unwrap());
-        assert!(!stores.session.claim_once("replay#abc", NOW + 600, NOW + 299).await.unwrap());
-        assert!(stores.session.claim_once("replay#other", NOW + 300, NOW).await.unwrap());
+        assert!(stores.session.claim_once("replay#abc", NOW.plus(300), NOW).await.unwrap());
+        assert!(!stores.session.claim_once("replay#abc", NOW.plus(300), NOW).await.unwrap());
+        assert!(!stores.session.claim_once("replay#abc", NOW.plus(600), NOW.plus(299)).await.unwrap());
+        assert!(stores.session.claim_once("replay#other", NOW.plus(300), NOW).await.unwrap());
     }
 
     async fn claim_once_succeeds_again_after_the_marker_expired(stores: Stores) {
-        assert!(stores.session.claim_once("replay#exp", NOW + 10, NOW).await.unwrap());
-        assert!(!stores.session.claim_once("replay#exp", NOW + 20, NOW + 9).await.unwrap());
-        assert!(stores.session.claim_once("replay#exp", NOW + 30, NOW + 10).await.unwrap());
-        assert!(!stores.session.claim_once("replay#exp", NOW + 40, NOW + 29).await.unwrap());
+        assert!(stores.session.claim_once("replay#exp", NOW.plus(10), NOW).await.unwrap());
+        assert!(!stores.session.claim_once("replay#exp", NOW.plus(20), NOW.plus(9)).await.unwrap());
+        assert!(stores.session.claim_once("replay#exp", NOW.plus(30), NOW.plus(10)).await.unwrap());
+        assert!(!stores.session.claim_once("replay#exp", NOW.plus(40), NOW.plus(29)).await.unwrap());
     }
 
     async fn fifty_racing_reservations_grant_exactly_the_limit_and_refuse_the_rest(
@@ -192,7 +193,7 @@ test_with_all_store_impls! {
                 tokio::spawn(async move {
                     barrier.wait().await;
                     store
-                        .change("jti-burst", SessionChange::ReserveAttempt { limits }, NOW + 1)
+                        .change("jti-burst", SessionChange::ReserveAttempt { limits }, NOW.plus(1))
                         .await
                 })
             })
@@ -202,7 +203,7 @@ test_with_all_store_impls! {
             match t.await.unwrap().unwrap() {
                 ChangeOutcome::Applied(s) => granted.push(s.failed_attempts),
                 ChangeOutcome::Refused(Some(s)) => {
-                    assert!(s.locked_until(NOW + 1, &limits).is_some());
+                    assert!(s.locked_until(NOW.plus(1), &limits).is_some());
                     refused += 1;
                 }
                 ChangeOutcome::Refused(None) => panic!("the session exists"),
@@ -211,7 +212,7 @@ test_with_all_store_impls! {
         granted.sort_unstable();
         assert_eq!(granted, [1, 2, 3, 4, 5], "each reservation counted exactly once");
         assert_eq!(refused, 45);
-        let stored = stores.session.get("jti-burst", NOW + 1).await.unwrap().unwrap();
+        let stored = stores.session.get("jti-burst", NOW.plus(1)).await.unwrap().unwrap();
         assert_eq!(stored.failed_attempts, 5);
     }
 
@@ -223,17 +224,17 @@ test_with_all_store_impls! {
         stores.session.change("jti-done", change, NOW).await.unwrap();
         let done = stores
             .session
-            .change("jti-done", SessionChange::Complete { factor: Factor::Sms }, NOW + 5)
+            .change("jti-done", SessionChange::Complete { factor: Factor::Sms }, NOW.plus(5))
             .await
             .unwrap();
         let ChangeOutcome::Applied(done) = done else { panic!("{done:?}") };
         assert_eq!(done.failed_attempts, 1, "one failure stays counted");
         assert_eq!(done.status, SessionStatus::Completed);
-        assert_eq!(done.completed_at, Some(NOW + 5));
-        assert_eq!(stores.session.get("jti-done", NOW + 5).await.unwrap(), Some(done));
+        assert_eq!(done.completed_at, Some(NOW.plus(5)));
+        assert_eq!(stores.session.get("jti-done", NOW.plus(5)).await.unwrap(), Some(done));
         // Release takes back one reservation, never below zero.
-        stores.session.change("jti-done", SessionChange::ReleaseAttempt, NOW + 6).await.unwrap();
-        let r = stores.session.change("jti-done", SessionChange::ReleaseAttempt, NOW + 6).await;
+        stores.session.change("jti-done", SessionChange::ReleaseAttempt, NOW.plus(6)).await.unwrap();
+        let r = stores.session.change("jti-done", SessionChange::ReleaseAttempt, NOW.plus(6)).await;
         assert!(matches!(r, Ok(ChangeOutcome::Refused(Some(_)))), "{r:?}");
     }
 
@@ -264,7 +265,7 @@ test_with_all_store_impls! {
             ("stepUpStatus", Attr::s(status)),
             ("createTimestamp", Attr::s("2096-10-02T07:06:40.000Z")),
             ("lastUpdateTimestamp", Attr::s("2096-10-02T07:07:00.345Z")),
-            ("ttl", Attr::n(NOW + 3600)),
+            ("ttl", Attr::n(NOW.plus(3600))),
         ]);
         stores.put_raw_session_item(seed("jti-seed-req", "STEP_UP_REQUIRED")).await.unwrap();
         stores.put_raw_session_item(seed("jti-seed-done", "STEP_UP_COMPLETED")).await.unwrap();
@@ -273,15 +274,15 @@ test_with_all_store_impls! {
         assert_eq!(required.created_at, NOW);
         let done = stores.session.get("jti-seed-done", NOW).await.unwrap().unwrap();
         assert_eq!(
-            Session::view(Some(&done), NOW + 30),
-            stepup_core::session::SessionView::Completed { at: NOW + 20, factor: None }
+            Session::view(Some(&done), NOW.plus(30)),
+            stepup_core::session::SessionView::Completed { at: NOW.plus(20), factor: None }
         );
 
         // stepup's changes write only their attributes, as the seed's types.
         let limits = SessionLimits::default();
         let r = stores
             .session
-            .change("jti-seed-req", SessionChange::ReserveAttempt { limits }, NOW + 40)
+            .change("jti-seed-req", SessionChange::ReserveAttempt { limits }, NOW.plus(40))
             .await
             .unwrap();
         assert!(matches!(r, ChangeOutcome::Applied(ref s) if s.failed_attempts == 1), "{r:?}");
@@ -302,10 +303,10 @@ test_with_all_store_impls! {
             .map(|i| {
                 let store = stores.session.clone();
                 let barrier = barrier.clone();
-                let next = s1.reserve_attempt(NOW + 1 + i, &limits).unwrap();
+                let next = s1.reserve_attempt(NOW.plus(1 + i), &limits).unwrap();
                 tokio::spawn(async move {
                     barrier.wait().await;
-                    store.put(&next, Some(1), NOW + 1).await
+                    store.put(&next, Some(1), NOW.plus(1)).await
                 })
             })
             .collect();
@@ -318,7 +319,7 @@ test_with_all_store_impls! {
             }
         }
         assert_eq!(wins, 1);
-        let stored = stores.session.get("jti-race", NOW + 1).await.unwrap().unwrap();
+        let stored = stores.session.get("jti-race", NOW.plus(1)).await.unwrap().unwrap();
         assert_eq!((stored.version, stored.failed_attempts), (2, 1));
     }
 }

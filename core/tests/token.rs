@@ -6,6 +6,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use stepup_core::clock::UnixSeconds;
 
 use async_trait::async_trait;
 use jsonwebtoken::jwk::JwkSet;
@@ -23,7 +24,7 @@ const KEY_2_JWKS: &str = include_str!("fixtures/test_key_2.jwks.json");
 const REGION: &str = "eu-west-1";
 const POOL: &str = "eu-west-1_Test";
 const ISSUER: &str = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Test";
-const NOW: u64 = 1_750_000_000;
+const NOW: UnixSeconds = UnixSeconds::from_secs(1_750_000_000);
 const INTERVAL: u64 = 60;
 
 // ---------------------------------------------------------------------------------------
@@ -50,9 +51,9 @@ fn mk_token() -> TokenBuilder {
             "origin_jti": "origin-1",
             "token_use": "access",
             "scope": "aws.cognito.signin.user.admin",
-            "auth_time": NOW - 300,
-            "exp": NOW + 3600,
-            "iat": NOW - 300,
+            "auth_time": NOW.minus(300),
+            "exp": NOW.plus(3600),
+            "iat": NOW.minus(300),
             "jti": "jti-1",
             "username": "alice"
         }),
@@ -61,8 +62,8 @@ fn mk_token() -> TokenBuilder {
 }
 
 impl TokenBuilder {
-    fn claim(mut self, name: &str, value: impl Into<Value>) -> Self {
-        self.claims[name] = value.into();
+    fn claim(mut self, name: &str, value: impl serde::Serialize) -> Self {
+        self.claims[name] = serde_json::to_value(value).unwrap();
         self
     }
     fn without(mut self, name: &str) -> Self {
@@ -194,26 +195,26 @@ async fn fixture_jwks_holds_the_same_key_as_the_public_pem() {
 #[tokio::test]
 async fn expired_token_is_rejected() {
     let (verifier, _) = verifier_serving(&[KEY_1_JWKS]).await;
-    let token = mk_token().claim("exp", NOW - 61).build();
+    let token = mk_token().claim("exp", NOW.minus(61)).build();
     assert_refused(&verifier, &token, TokenError::Expired).await;
     // exp + leeway == now is already expired.
-    let token = mk_token().claim("exp", NOW - 60).build();
+    let token = mk_token().claim("exp", NOW.minus(60)).build();
     assert_refused(&verifier, &token, TokenError::Expired).await;
 }
 
 #[tokio::test]
 async fn expired_token_within_the_leeway_is_accepted() {
     let (verifier, _) = verifier_serving(&[KEY_1_JWKS]).await;
-    let token = mk_token().claim("exp", NOW - 59).build();
+    let token = mk_token().claim("exp", NOW.minus(59)).build();
     verifier.verify(&token, NOW).await.unwrap();
 }
 
 #[tokio::test]
 async fn token_not_yet_valid_is_rejected_beyond_the_leeway() {
     let (verifier, _) = verifier_serving(&[KEY_1_JWKS]).await;
-    let token = mk_token().claim("nbf", NOW + 61).build();
+    let token = mk_token().claim("nbf", NOW.plus(61)).build();
     assert_refused(&verifier, &token, TokenError::NotYetValid).await;
-    let token = mk_token().claim("nbf", NOW + 60).build();
+    let token = mk_token().claim("nbf", NOW.plus(60)).build();
     verifier.verify(&token, NOW).await.unwrap();
 }
 
@@ -414,7 +415,7 @@ async fn unknown_kid_causes_one_refetch_then_is_rate_limited_until_the_interval_
     assert_eq!(fake.fetches(), 2, "exactly one refetch");
 
     let other_unknown = mk_token().kid(Some("made-up-2")).build();
-    for now in [NOW, NOW + 1, NOW + INTERVAL - 1] {
+    for now in [NOW, NOW.plus(1), NOW.plus(INTERVAL - 1)] {
         assert_eq!(
             verifier.verify(&other_unknown, now).await,
             Err(TokenError::UnknownKey)
@@ -423,14 +424,14 @@ async fn unknown_kid_causes_one_refetch_then_is_rate_limited_until_the_interval_
     assert_eq!(fake.fetches(), 2, "no fetch within the interval");
 
     assert_eq!(
-        verifier.verify(&other_unknown, NOW + INTERVAL).await,
+        verifier.verify(&other_unknown, NOW.plus(INTERVAL)).await,
         Err(TokenError::UnknownKey)
     );
     assert_eq!(fake.fetches(), 3, "one more fetch once the interval passed");
 
     // Known keys keep verifying throughout, without fetching.
     verifier
-        .verify(&mk_token().build(), NOW + INTERVAL)
+        .verify(&mk_token().build(), NOW.plus(INTERVAL))
         .await
         .unwrap();
     assert_eq!(fake.fetches(), 3);
@@ -594,7 +595,7 @@ mod http_fetcher {
         assert_eq!(error.metric_label(), "jwks_fetch");
         // Rate limited now: plain unknown key, no second connection attempt.
         assert_eq!(
-            verifier.verify(&mk_token().build(), NOW + 1).await,
+            verifier.verify(&mk_token().build(), NOW.plus(1)).await,
             Err(TokenError::UnknownKey)
         );
     }
@@ -645,8 +646,8 @@ proptest! {
 
     #[test]
     fn a_signed_token_is_accepted_exactly_when_exp_and_nbf_hold_with_leeway(
-        exp in prop_oneof![Just(0u64), Just(u64::MAX), NOW - 200..NOW + 200],
-        nbf in proptest::option::of(prop_oneof![Just(0u64), Just(u64::MAX), NOW - 200..NOW + 200]),
+        exp in prop_oneof![Just(0u64), Just(u64::MAX), NOW.as_secs() - 200..NOW.as_secs() + 200],
+        nbf in proptest::option::of(prop_oneof![Just(0u64), Just(u64::MAX), NOW.as_secs() - 200..NOW.as_secs() + 200]),
         leeway in prop_oneof![Just(0u64), Just(60u64), Just(u64::MAX)],
     ) {
         let rt = runtime();
@@ -657,9 +658,9 @@ proptest! {
             token = token.claim("nbf", nbf);
         }
         let result = rt.block_on(verifier.verify(&token.build(), NOW));
-        let expected = if exp.saturating_add(leeway) <= NOW {
+        let expected = if UnixSeconds::from_secs(exp).plus(leeway) <= NOW {
             Err(TokenError::Expired)
-        } else if nbf.is_some_and(|nbf| nbf > NOW.saturating_add(leeway)) {
+        } else if nbf.is_some_and(|nbf| UnixSeconds::from_secs(nbf) > NOW.plus(leeway)) {
             Err(TokenError::NotYetValid)
         } else {
             Ok(())
@@ -672,7 +673,7 @@ proptest! {
 /// future, where every token has expired, never as 0, where none would have.
 #[tokio::test]
 async fn a_clock_before_1970_refuses_every_token() {
-    let now = 1_800_000_000;
+    let now = UnixSeconds::from_secs(1_800_000_000);
     let issuer = stepup_core::testkit::TestIssuer::new();
     let verifier = issuer.verifier(now).await;
     let token = issuer.token("alice", "jti-clock", now);

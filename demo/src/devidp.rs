@@ -365,7 +365,7 @@ impl DevIdp {
             .map(|u| u.sub.clone())
             .ok_or(DevIdpError::NotAuthorized)?;
         let jti = uuid_like()?;
-        let exp = now + self.config.token_lifetime_secs;
+        let exp = now.plus(self.config.token_lifetime_secs);
         let claims = json!({
             "sub": sub,
             "iss": self.config.issuer,
@@ -527,7 +527,7 @@ impl DevIdp {
                 .phone_number
                 .clone()
                 .ok_or(DevIdpError::InvalidParameter("no phone number"))?;
-            user.sms_code = Some((code.clone(), now + self.config.sms_code_lifetime_secs));
+            user.sms_code = Some((code.clone(), now.plus(self.config.sms_code_lifetime_secs)));
             phone
         };
         (self.sms)(&phone, &code);

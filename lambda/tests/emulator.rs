@@ -165,7 +165,7 @@ async fn functions_answer_under_the_cargo_lambda_emulator() {
     // Tables with a prefix of their own, holding the sample API's rules and one completed
     // step-up.
     let now = clock::now();
-    let prefix = format!("emu{}-{}", std::process::id(), now % 100_000);
+    let prefix = format!("emu{}-{}", std::process::id(), now.as_secs() % 100_000);
     let names = TableNames::with_prefix(&prefix);
     let client = dynamo::local_client(&ddb);
     dynamo::create_tables(&client, &names).await.unwrap();

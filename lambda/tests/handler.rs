@@ -9,6 +9,7 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use stepup_core::clock::UnixSeconds;
 use stepup_core::engine::EngineConfig;
 use stepup_core::policy::PolicyCache;
 use stepup_core::store::SettingStore;
@@ -21,7 +22,7 @@ struct Fixture {
     engine: Engine,
     issuer: TestIssuer,
     sessions: Arc<MemorySessionStore>,
-    now: u64,
+    now: UnixSeconds,
 }
 
 async fn fixture() -> Fixture {

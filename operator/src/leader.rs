@@ -139,7 +139,7 @@ pub fn decide(spec: Option<&LeaseSpec>, identity: &str, now: UnixSeconds) -> Dec
         .or(spec.acquire_time.as_ref())
         .map(|t| t.0.as_second());
     let duration = i64::from(spec.lease_duration_seconds.unwrap_or(15).max(1));
-    let now = i64::try_from(now).unwrap_or(i64::MAX);
+    let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
     match renewed {
         Some(at) if at.saturating_add(duration) > now => Decision::Follow {
             holder: holder.to_owned(),
@@ -161,7 +161,7 @@ fn is_conflict(e: &kube::Error) -> bool {
 }
 
 /// One round: create, renew or take over the Lease if this replica may. `Ok(true)`: this
-/// replica holds the lease until `now + duration`.
+/// replica holds the lease until `now.plus(duration)`.
 pub async fn try_acquire_or_renew(
     api: &Api<Lease>,
     settings: &LeaseSettings,
@@ -271,7 +271,7 @@ pub async fn run_elector(
             Err(e) => {
                 tracing::warn!(lease = settings.name, error = %e, "lease round failed");
                 let expired = last_renewed.is_none_or(|at| {
-                    now.saturating_sub(at) >= settings.duration.as_secs().saturating_sub(2)
+                    now.seconds_since(at) >= settings.duration.as_secs().saturating_sub(2)
                 });
                 if leadership.is_leader() && expired {
                     tracing::warn!(
@@ -295,9 +295,9 @@ pub async fn run_elector(
 mod tests {
     use super::*;
 
-    const NOW: u64 = 1_800_000_000;
+    const NOW: UnixSeconds = UnixSeconds::from_secs(1_800_000_000);
 
-    fn spec(holder: Option<&str>, renewed: Option<u64>) -> LeaseSpec {
+    fn spec(holder: Option<&str>, renewed: Option<UnixSeconds>) -> LeaseSpec {
         LeaseSpec {
             holder_identity: holder.map(str::to_owned),
             renew_time: renewed.map(micro),
@@ -318,21 +318,21 @@ mod tests {
     #[test]
     fn our_own_lease_is_renewed() {
         assert_eq!(
-            decide(Some(&spec(Some("me"), Some(NOW - 100))), "me", NOW),
+            decide(Some(&spec(Some("me"), Some(NOW.minus(100)))), "me", NOW),
             Decision::Renew
         );
     }
 
     #[test]
     fn a_live_lease_of_another_is_followed_and_an_expired_one_taken() {
-        let live = spec(Some("other"), Some(NOW - 10));
+        let live = spec(Some("other"), Some(NOW.minus(10)));
         assert_eq!(
             decide(Some(&live), "me", NOW),
             Decision::Follow {
                 holder: "other".into()
             }
         );
-        let expired = spec(Some("other"), Some(NOW - 15));
+        let expired = spec(Some("other"), Some(NOW.minus(15)));
         assert_eq!(decide(Some(&expired), "me", NOW), Decision::Acquire);
         let never_renewed = spec(Some("other"), None);
         assert_eq!(decide(Some(&never_renewed), "me", NOW), Decision::Acquire);

@@ -20,6 +20,7 @@ pub mod time;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+use stepup_core::clock::UnixSeconds;
 use stepup_runtime::LogFormat;
 
 /// A failure of the operator.
@@ -116,7 +117,7 @@ impl Cli {
 }
 
 /// Runs a parsed command line at `now` (Unix seconds), printing to stdout.
-pub async fn run(cli: Cli, now: u64) -> Result<ExitCode> {
+pub async fn run(cli: Cli, now: UnixSeconds) -> Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     match cli.command {
         Command::Crd => {

@@ -14,6 +14,7 @@ use crate::{Error, Result};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
+use stepup_core::clock::UnixSeconds;
 use stepup_core::crd::{Plan, PlanOptions, plan_writes, read_manifests};
 use stepup_core::store::SettingStore;
 use stepup_core::store::dynamo::DynamoSettingStore;
@@ -62,7 +63,7 @@ pub struct SyncReport {
 }
 
 /// `sync` with clients built from the flags.
-pub async fn run(args: &SyncArgs, now: u64, out: &mut dyn Write) -> Result<SyncReport> {
+pub async fn run(args: &SyncArgs, now: UnixSeconds, out: &mut dyn Write) -> Result<SyncReport> {
     let client = dynamodb_client(&args.dynamo.aws_endpoints(), DynamoTimeouts::Sdk).await;
     let store = DynamoSettingStore::new(client, args.table());
     sync(args, &store, now, out).await
@@ -75,7 +76,7 @@ pub async fn run(args: &SyncArgs, now: u64, out: &mut dyn Write) -> Result<SyncR
 pub async fn sync(
     args: &SyncArgs,
     store: &dyn SettingStore,
-    now: u64,
+    now: UnixSeconds,
     out: &mut dyn Write,
 ) -> Result<SyncReport> {
     let table = args.table();

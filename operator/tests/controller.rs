@@ -30,6 +30,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
+use stepup_core::clock::UnixSeconds;
 use stepup_core::crd::{
     MatchType, PolicyRule, RuleAction, StepUpPolicy, StepUpPolicySpec, StepUpPolicyStatus,
 };
@@ -43,7 +44,7 @@ use stepup_operator::leader::{self, Leadership, LeaseSettings};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
-const NOW: u64 = 1_800_000_000;
+const NOW: UnixSeconds = UnixSeconds::from_secs(1_800_000_000);
 /// How long the verifier waits for each expected call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 const POLICIES: &str = "/apis/stepup.dev/v1alpha1/namespaces/default/stepuppolicies";
@@ -866,7 +867,7 @@ fn lease_settings() -> LeaseSettings {
     LeaseSettings::new("stepup-operator".into(), "stepup".into(), "pod-a".into())
 }
 
-fn lease(holder: &str, renewed: u64, version: &str) -> Lease {
+fn lease(holder: &str, renewed: UnixSeconds, version: &str) -> Lease {
     let mut l = Lease::default();
     l.metadata.name = Some("stepup-operator".into());
     l.metadata.namespace = Some("stepup".into());
@@ -930,7 +931,7 @@ async fn a_live_lease_of_another_replica_is_left_alone() {
     let server = tokio::spawn(async move {
         let (req, send) = next(&mut handle).await;
         assert_eq!(req.method(), http::Method::GET);
-        send.send_response(reply(StatusCode::OK, &lease("pod-b", NOW - 3, "7")));
+        send.send_response(reply(StatusCode::OK, &lease("pod-b", NOW.minus(3), "7")));
         // No write follows.
         assert!(
             timeout(Duration::from_millis(200), handle.next_request())
@@ -952,7 +953,7 @@ async fn an_expired_lease_is_taken_over_guarded_by_its_resource_version() {
     let api: Api<Lease> = Api::namespaced(Client::new(service, "default"), "stepup");
     let server = tokio::spawn(async move {
         let (_, send) = next(&mut handle).await;
-        send.send_response(reply(StatusCode::OK, &lease("pod-b", NOW - 60, "7")));
+        send.send_response(reply(StatusCode::OK, &lease("pod-b", NOW.minus(60), "7")));
         let (req, send) = next(&mut handle).await;
         assert_eq!(req.method(), http::Method::PUT);
         assert_eq!(req.uri().path(), format!("{LEASES}/stepup-operator"));
@@ -964,7 +965,7 @@ async fn an_expired_lease_is_taken_over_guarded_by_its_resource_version() {
         send.send_response(reply(StatusCode::OK, &body));
         // A second candidate raced us on the next round: 409, so we follow.
         let (_, send) = next(&mut handle).await;
-        send.send_response(reply(StatusCode::OK, &lease("pod-c", NOW - 60, "8")));
+        send.send_response(reply(StatusCode::OK, &lease("pod-c", NOW.minus(60), "8")));
         let (_, send) = next(&mut handle).await;
         send.send_response(reply(
             StatusCode::CONFLICT,

@@ -12,6 +12,7 @@ mod common;
 use common::hand_made;
 use std::path::PathBuf;
 use std::process::Command;
+use stepup_core::clock::UnixSeconds;
 use stepup_core::item::{Item, ItemExt};
 use stepup_core::policy::{PolicyIndex, StepUpState};
 use stepup_core::store::SettingStore;
@@ -19,7 +20,7 @@ use stepup_core::store::dynamo::DynamoSettingStore;
 use stepup_operator::sync::{self, SyncArgs};
 use stepup_runtime::DynamoArgs;
 
-const NOW: u64 = 1_800_000_000;
+const NOW: UnixSeconds = UnixSeconds::from_secs(1_800_000_000);
 
 /// A fresh setting table in DynamoDB Local, or `None` when the test is to be skipped.
 async fn fresh_table(test: &str) -> Option<(String, DynamoSettingStore)> {
@@ -97,7 +98,7 @@ async fn syncing_the_examples_writes_their_rules_and_leaves_hand_made_items_alon
 
     // The second sync, an hour later, finds nothing to do and rewrites nothing.
     let mut out = Vec::new();
-    let again = sync::run(&a, NOW + 3600, &mut out).await.unwrap();
+    let again = sync::run(&a, NOW.plus(3600), &mut out).await.unwrap();
     assert!(again.plan.is_noop(), "{}", String::from_utf8_lossy(&out));
     assert_eq!(again.plan.unchanged.len(), 5);
     assert_eq!(sorted_scan(&store).await, items);

@@ -36,7 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &jti,
         "bench-user",
         TEST_CLIENT_ID,
-        now + 3600,
+        now.plus(3600),
         now,
         Factor::SoftwareToken,
     )

@@ -471,8 +471,8 @@ pub(crate) mod testutil {
 
         pub fn expired_token(&self) -> String {
             let now = clock::now();
-            let mut claims = self.issuer.claims("alice", "jti-old", now - 7200);
-            claims["exp"] = serde_json::json!(now - 3600);
+            let mut claims = self.issuer.claims("alice", "jti-old", now.minus(7200));
+            claims["exp"] = serde_json::json!(now.minus(3600));
             self.issuer.sign(&claims)
         }
 
@@ -483,7 +483,7 @@ pub(crate) mod testutil {
                 jti,
                 "alice",
                 CLIENT_ID,
-                now + 3600,
+                now.plus(3600),
                 now,
                 Factor::Sms,
             )

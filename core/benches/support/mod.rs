@@ -3,6 +3,7 @@
 //! signed by the test key — every cache warm, the RS256 signature verified on every call.
 
 use std::sync::Arc;
+use stepup_core::clock::UnixSeconds;
 use stepup_core::engine::{Engine, EngineConfig};
 use stepup_core::item::{Attr, Item};
 use stepup_core::policy::{PolicyCache, PolicyIndex};
@@ -10,7 +11,7 @@ use stepup_core::session::Factor;
 use stepup_core::store::memory::MemorySessionStore;
 use stepup_core::testkit::{TestIssuer, item as mk, put_completed_session, seed_item};
 
-pub const NOW: u64 = 1_800_000_000;
+pub const NOW: UnixSeconds = UnixSeconds::from_secs(1_800_000_000);
 
 pub fn items() -> Vec<Item> {
     let mut items = vec![
@@ -48,7 +49,7 @@ pub fn world(rt: &tokio::runtime::Runtime) -> (Engine, String) {
             "jti-1",
             "alice",
             "c",
-            NOW + 3600,
+            NOW.plus(3600),
             NOW,
             Factor::SoftwareToken,
         )

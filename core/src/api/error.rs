@@ -101,6 +101,11 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
+        // DynamoDB throttling one busy session item (a burst on one token) is our own
+        // contention: "slow down", never an outage.
+        if matches!(e, StoreError::Throttled) {
+            return ApiError::too_many("store_throttled", Some(1));
+        }
         let reason = match e {
             StoreError::Unavailable(_) => "store_unavailable",
             StoreError::Throttled => "store_throttled",
@@ -180,5 +185,19 @@ impl IntoResponse for ApiError {
                 Some("UNAVAILABLE"),
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_throttled_store_is_429_with_retry_after_and_an_unreachable_one_503() {
+        let throttled = ApiError::from(StoreError::Throttled).into_response();
+        assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(throttled.headers()[RETRY_AFTER], "1");
+        let down = ApiError::from(StoreError::Unavailable("timeout".into())).into_response();
+        assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }

@@ -116,7 +116,7 @@ async fn limit_sms(state: &ApiState, username: &str, now: UnixSeconds) -> Result
     let marker = format!("sms#{username}");
     if state
         .sessions
-        .claim_once(&marker, now.saturating_add(interval), now)
+        .claim_once(&marker, now.plus(interval), now)
         .await?
     {
         Ok(())

@@ -155,7 +155,7 @@ async fn complete(
         .sessions
         .claim_once(
             &replay_key(&claims.username, factor, code),
-            now.saturating_add(factor.replay_window()),
+            now.plus(factor.replay_window()),
             now,
         )
         .await?;

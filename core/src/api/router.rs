@@ -278,10 +278,7 @@ pub(crate) fn refuse_if_locked(
     now: UnixSeconds,
 ) -> Result<(), ApiError> {
     match session.locked_until(now, &state.limits) {
-        Some(until) => Err(ApiError::too_many(
-            "locked",
-            Some(until.saturating_sub(now)),
-        )),
+        Some(until) => Err(ApiError::too_many("locked", Some(now.seconds_until(until)))),
         None => Ok(()),
     }
 }

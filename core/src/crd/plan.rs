@@ -461,7 +461,7 @@ mod tests {
     use crate::policy::StepUpState;
     use crate::policy::{PolicyIndex, rule_from_item};
 
-    const NOW: u64 = 1_800_000_000;
+    const NOW: UnixSeconds = UnixSeconds::from_secs(1_800_000_000);
 
     fn inputs(policies: &[&StepUpPolicy]) -> Vec<PolicyInput> {
         policies.iter().map(|p| PolicyInput::of(p)).collect()
@@ -519,8 +519,14 @@ mod tests {
             assert_eq!(put.item.opt_s("owner").unwrap(), Some("default/transfer"));
             assert_eq!(put.item.opt_s("ownerUid").unwrap(), Some("uid-transfer"));
             assert_eq!(put.item.opt_u64("generation").unwrap(), Some(1));
-            assert_eq!(put.item.opt_u64("createTimestamp").unwrap(), Some(NOW));
-            assert_eq!(put.item.opt_u64("lastUpdateTimestamp").unwrap(), Some(NOW));
+            assert_eq!(
+                put.item.opt_u64("createTimestamp").unwrap(),
+                Some(NOW.as_secs())
+            );
+            assert_eq!(
+                put.item.opt_u64("lastUpdateTimestamp").unwrap(),
+                Some(NOW.as_secs())
+            );
             let r = rule_from_item(&put.item).unwrap();
             assert_eq!(r.owner.as_deref(), Some("default/transfer"));
         }
@@ -656,7 +662,7 @@ mod tests {
         );
         assert_eq!(
             plan.puts[0].item.opt_u64("createTimestamp").unwrap(),
-            Some(NOW)
+            Some(NOW.as_secs())
         );
     }
 
@@ -669,7 +675,12 @@ mod tests {
         r.factors = vec![FactorName::SoftwareToken];
         let p = policy("payments", 100, vec![r, rule("/admin", RuleAction::Deny)]);
         let table = apply(&[], &run(&[&p], &[]));
-        let later = plan_writes(&inputs(&[&p]), &table, PlanOptions::default(), NOW + 3600);
+        let later = plan_writes(
+            &inputs(&[&p]),
+            &table,
+            PlanOptions::default(),
+            NOW.plus(3600),
+        );
         assert!(later.is_noop(), "{later}");
         assert_eq!(later.unchanged.len(), 2);
         assert_eq!(later.to_string(), "= 2 item(s) unchanged\nnothing to do\n");
@@ -681,7 +692,7 @@ mod tests {
             &inputs(&[&changed]),
             &table,
             PlanOptions::default(),
-            NOW + 60,
+            NOW.plus(60),
         );
         assert_eq!(next.puts.len(), 1);
         assert_eq!(
@@ -690,11 +701,11 @@ mod tests {
         );
         assert_eq!(
             next.puts[0].item.opt_u64("createTimestamp").unwrap(),
-            Some(NOW)
+            Some(NOW.as_secs())
         );
         assert_eq!(
             next.puts[0].item.opt_u64("lastUpdateTimestamp").unwrap(),
-            Some(NOW + 60)
+            Some(NOW.plus(60).as_secs())
         );
     }
 

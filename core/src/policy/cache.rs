@@ -52,15 +52,15 @@ impl PolicyCache {
         self.current.load().is_some()
     }
 
-    /// When the table was last read successfully (Unix seconds; 0 = never).
+    /// When the table was last read successfully ([`UnixSeconds::EPOCH`] = never).
     pub fn last_success(&self) -> UnixSeconds {
-        self.last_success.load(Ordering::Relaxed)
+        UnixSeconds::from_secs(self.last_success.load(Ordering::Relaxed))
     }
 
     /// Replaces the index.
     pub fn replace(&self, index: PolicyIndex, now: UnixSeconds) {
         self.current.store(Some(Arc::new(index)));
-        self.last_success.store(now, Ordering::Relaxed);
+        self.last_success.store(now.as_secs(), Ordering::Relaxed);
     }
 
     /// Reads the whole setting table and swaps in the new index. On error the previous
@@ -99,21 +99,25 @@ mod tests {
     use crate::store::memory::MemorySettingStore;
     use crate::testkit::seed_item;
 
+    fn at(secs: u64) -> UnixSeconds {
+        UnixSeconds::from_secs(secs)
+    }
+
     #[tokio::test]
     async fn nothing_is_loaded_until_the_first_successful_read() {
         let store = MemorySettingStore::new();
         store.set_unavailable(true);
         let cache = PolicyCache::new();
-        assert!(cache.refresh(&store, 10).await.is_err());
+        assert!(cache.refresh(&store, at(10)).await.is_err());
         assert!(cache.current().is_none());
         store.set_unavailable(false);
         store
             .put(seed_item("/transfer", "STEP_UP_REQUIRED"))
             .await
             .unwrap();
-        assert_eq!(cache.refresh(&store, 11).await.unwrap().rules, 1);
+        assert_eq!(cache.refresh(&store, at(11)).await.unwrap().rules, 1);
         assert!(cache.is_loaded());
-        assert_eq!(cache.last_success(), 11);
+        assert_eq!(cache.last_success(), at(11));
     }
 
     #[tokio::test]
@@ -124,14 +128,14 @@ mod tests {
             .await
             .unwrap();
         let cache = PolicyCache::new();
-        cache.refresh(&store, 1).await.unwrap();
+        cache.refresh(&store, at(1)).await.unwrap();
         store.set_unavailable(true);
-        assert!(cache.refresh(&store, 2).await.is_err());
+        assert!(cache.refresh(&store, at(2)).await.is_err());
         let idx = cache.current().unwrap();
         assert_eq!(
             idx.lookup("GET", "h", "/transfer").unwrap().state,
             StepUpState::Required
         );
-        assert_eq!(cache.last_success(), 1);
+        assert_eq!(cache.last_success(), at(1));
     }
 }

@@ -466,7 +466,7 @@ impl SessionStore for DynamoSessionStore {
             .expression_attribute_names("#fa", "failedAttempts")
             .expression_attribute_names("#ver", "version")
             .expression_attribute_names("#upd", "lastUpdateTimestamp")
-            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":now", n(now.as_secs()))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":upd", AttributeValue::S(to_iso8601(now)))

@@ -125,7 +125,9 @@ impl MemorySessionStore {
 fn is_live(item: Option<&Item>, now: UnixSeconds) -> bool {
     match item {
         None => false,
-        Some(item) => !matches!(item.opt_u64("ttl"), Ok(Some(ttl)) if ttl <= now),
+        Some(item) => {
+            !matches!(item.opt_u64("ttl"), Ok(Some(ttl)) if UnixSeconds::from_secs(ttl) <= now)
+        }
     }
 }
 

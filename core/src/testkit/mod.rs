@@ -90,7 +90,7 @@ impl TestIssuer {
             "scope": "aws.cognito.signin.user.admin",
             "auth_time": now,
             "iat": now,
-            "exp": now + 3600,
+            "exp": now.plus(3600),
             "jti": jti,
             "username": username,
         })
@@ -186,7 +186,7 @@ pub fn base32_decode(s: &str) -> Option<Vec<u8>> {
 pub fn totp_sha1(secret: &[u8], unix_secs: UnixSeconds, digits: u32) -> String {
     use aws_lc_rs::hmac;
     let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret);
-    let tag = hmac::sign(&key, &(unix_secs / 30).to_be_bytes());
+    let tag = hmac::sign(&key, &(unix_secs.as_secs() / 30).to_be_bytes());
     let mac = tag.as_ref();
     let offset = usize::from(mac[mac.len() - 1] & 0x0f);
     let bin = u32::from_be_bytes([
@@ -264,8 +264,8 @@ pub mod moto {
     /// clock-skew window).
     pub async fn totp_now() -> String {
         let mut now = clock::now();
-        if now % 30 >= 27 {
-            tokio::time::sleep(Duration::from_secs(30 - now % 30)).await;
+        if now.as_secs() % 30 >= 27 {
+            tokio::time::sleep(Duration::from_secs(30 - now.as_secs() % 30)).await;
             now = clock::now();
         }
         moto_totp(now)
@@ -437,14 +437,21 @@ mod tests {
             (2_000_000_000, "69279037"),
             (20_000_000_000, "65353130"),
         ] {
-            assert_eq!(totp_sha1(secret, t, 8), want, "t={t}");
+            assert_eq!(
+                totp_sha1(secret, UnixSeconds::from_secs(t), 8),
+                want,
+                "t={t}"
+            );
         }
     }
 
     #[test]
     fn jwt_claims_reads_the_payload_of_a_signed_token() {
         let issuer = TestIssuer::new();
-        assert_eq!(jwt_claims(&issuer.token("alice", "j-1", 10))["jti"], "j-1");
+        assert_eq!(
+            jwt_claims(&issuer.token("alice", "j-1", UnixSeconds::from_secs(10)))["jti"],
+            "j-1"
+        );
         assert_eq!(jwt_claims("not a jwt"), Value::Null);
     }
 

@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Deserializer};
 
+use crate::clock::UnixSeconds;
+
 /// The claims of a Cognito access token (after its signature was verified).
 ///
 /// Cognito spells the group list `cognito:groups`; `amr` is accepted both as a list and
@@ -29,16 +31,16 @@ pub struct AccessClaims {
     #[serde(default)]
     pub origin_jti: Option<String>,
     /// Expiry, Unix seconds.
-    pub exp: u64,
+    pub exp: UnixSeconds,
     /// Issued at, Unix seconds.
     #[serde(default)]
-    pub iat: Option<u64>,
+    pub iat: Option<UnixSeconds>,
     /// Not before, Unix seconds.
     #[serde(default)]
-    pub nbf: Option<u64>,
+    pub nbf: Option<UnixSeconds>,
     /// When the user last authenticated, Unix seconds.
     #[serde(default)]
-    pub auth_time: Option<u64>,
+    pub auth_time: Option<UnixSeconds>,
     /// Space-separated OAuth scopes.
     #[serde(default)]
     pub scope: Option<String>,
@@ -110,8 +112,11 @@ mod tests {
         assert_eq!(claims.username, "alice");
         assert_eq!(claims.groups, vec!["admins", "ops"]);
         assert_eq!(claims.origin_jti.as_deref(), Some("origin-1"));
-        assert_eq!(claims.exp, 1_700_003_600);
-        assert_eq!(claims.auth_time, Some(1_700_000_000));
+        assert_eq!(claims.exp, UnixSeconds::from_secs(1_700_003_600));
+        assert_eq!(
+            claims.auth_time,
+            Some(UnixSeconds::from_secs(1_700_000_000))
+        );
         assert_eq!(claims.nbf, None);
         assert!(claims.amr.is_empty());
     }

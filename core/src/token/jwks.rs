@@ -241,7 +241,7 @@ impl JwksCache {
         }
         if let Some(last) = *last_attempt {
             // saturating: a clock that went backwards counts as "just attempted".
-            if now.saturating_sub(last) < self.min_refetch_interval_secs || now < last {
+            if now.seconds_since(last) < self.min_refetch_interval_secs || now < last {
                 metrics::counter!("stepup_jwks_refetch_total", "result" => "rate_limited")
                     .increment(1);
                 return Err(TokenError::UnknownKey);
@@ -272,7 +272,7 @@ impl JwksCache {
     pub fn loaded_at(&self) -> Option<UnixSeconds> {
         match self.loaded_at.load(Ordering::Relaxed) {
             0 => None,
-            at => Some(at),
+            at => Some(UnixSeconds::from_secs(at)),
         }
     }
 
@@ -286,7 +286,8 @@ impl JwksCache {
                 } else {
                     let count = keys.len();
                     self.keys.store(Arc::new(keys));
-                    self.loaded_at.store(now.max(1), Ordering::Relaxed);
+                    self.loaded_at
+                        .store(now.as_secs().max(1), Ordering::Relaxed);
                     metrics::gauge!("stepup_jwks_keys").set(count as f64);
                     Ok(count)
                 }
@@ -426,6 +427,10 @@ mod tests {
         }
     }
 
+    fn at(secs: u64) -> UnixSeconds {
+        UnixSeconds::from_secs(secs)
+    }
+
     fn cache(fetcher: &Arc<FakeFetcher>, interval: u64) -> JwksCache {
         JwksCache::new(
             fetcher.clone(),
@@ -443,12 +448,12 @@ mod tests {
         let fetcher = FakeFetcher::new(Ok(set_of(&[KEY_1, KEY_2])));
         let cache = cache(&fetcher, 60);
         assert!(!cache.is_loaded());
-        assert_eq!(cache.refresh(1000).await, Ok(2));
+        assert_eq!(cache.refresh(at(1000)).await, Ok(2));
         assert!(cache.is_loaded());
         assert_eq!(cache.key_count(), 2);
-        assert_eq!(cache.loaded_at(), Some(1000));
-        cache.key("test-key-1", 1000).await.unwrap();
-        cache.key("test-key-2", 1000).await.unwrap();
+        assert_eq!(cache.loaded_at(), Some(at(1000)));
+        cache.key("test-key-1", at(1000)).await.unwrap();
+        cache.key("test-key-2", at(1000)).await.unwrap();
         assert_eq!(fetcher.calls(), 1);
     }
 
@@ -456,77 +461,77 @@ mod tests {
     async fn a_failed_refresh_or_an_empty_document_keeps_the_old_keys() {
         let fetcher = FakeFetcher::new(Ok(set_of(&[KEY_1])));
         let cache = cache(&fetcher, 60);
-        cache.refresh(1000).await.unwrap();
+        cache.refresh(at(1000)).await.unwrap();
 
         fetcher.answer(Err(JwksError::Fetch("connection refused".to_owned())));
         assert_eq!(
-            cache.refresh(1100).await,
+            cache.refresh(at(1100)).await,
             Err(JwksError::Fetch("connection refused".to_owned()))
         );
         fetcher.answer(Ok(JwkSet { keys: Vec::new() }));
-        assert_eq!(cache.refresh(1200).await, Err(JwksError::NoUsableKeys));
+        assert_eq!(cache.refresh(at(1200)).await, Err(JwksError::NoUsableKeys));
 
         assert_eq!(cache.key_count(), 1);
-        assert_eq!(cache.loaded_at(), Some(1000));
-        cache.key("test-key-1", 1200).await.unwrap();
+        assert_eq!(cache.loaded_at(), Some(at(1000)));
+        cache.key("test-key-1", at(1200)).await.unwrap();
     }
 
     #[tokio::test]
     async fn a_refresh_replaces_the_key_set_so_removed_keys_are_gone() {
         let fetcher = FakeFetcher::new(Ok(set_of(&[KEY_1])));
         let cache = cache(&fetcher, 60);
-        cache.refresh(1000).await.unwrap();
+        cache.refresh(at(1000)).await.unwrap();
         fetcher.answer(Ok(set_of(&[KEY_2])));
-        cache.refresh(2000).await.unwrap();
+        cache.refresh(at(2000)).await.unwrap();
         // key-1 is gone; asking for it refetches once (the same document) and fails.
         assert_eq!(
-            cache.key("test-key-1", 2000).await.unwrap_err(),
+            cache.key("test-key-1", at(2000)).await.unwrap_err(),
             TokenError::UnknownKey
         );
-        cache.key("test-key-2", 2000).await.unwrap();
+        cache.key("test-key-2", at(2000)).await.unwrap();
     }
 
     #[tokio::test]
     async fn an_unknown_kid_refetches_at_most_once_per_interval_measured_from_the_attempt() {
         let fetcher = FakeFetcher::new(Ok(set_of(&[KEY_1])));
         let cache = cache(&fetcher, 60);
-        cache.refresh(1000).await.unwrap();
+        cache.refresh(at(1000)).await.unwrap();
         assert_eq!(fetcher.calls(), 1);
 
         // First miss: one refetch.
         assert_eq!(
-            cache.key("nope", 1000).await.unwrap_err(),
+            cache.key("nope", at(1000)).await.unwrap_err(),
             TokenError::UnknownKey
         );
         assert_eq!(fetcher.calls(), 2);
         // Within the interval: no fetch, whatever the kid.
         assert_eq!(
-            cache.key("nope", 1030).await.unwrap_err(),
+            cache.key("nope", at(1030)).await.unwrap_err(),
             TokenError::UnknownKey
         );
         assert_eq!(
-            cache.key("other", 1059).await.unwrap_err(),
+            cache.key("other", at(1059)).await.unwrap_err(),
             TokenError::UnknownKey
         );
         assert_eq!(fetcher.calls(), 2);
         // A failed attempt also counts as an attempt.
         fetcher.answer(Err(JwksError::Fetch("timeout".to_owned())));
         assert_eq!(
-            cache.key("nope", 1060).await.unwrap_err(),
+            cache.key("nope", at(1060)).await.unwrap_err(),
             TokenError::Jwks(JwksError::Fetch("timeout".to_owned()))
         );
         assert_eq!(fetcher.calls(), 3);
         assert_eq!(
-            cache.key("nope", 1119).await.unwrap_err(),
+            cache.key("nope", at(1119)).await.unwrap_err(),
             TokenError::UnknownKey
         );
         assert_eq!(fetcher.calls(), 3);
         // The interval passed: the rotated key arrives.
         fetcher.answer(Ok(set_of(&[KEY_1, KEY_2])));
-        cache.key("test-key-2", 1120).await.unwrap();
+        cache.key("test-key-2", at(1120)).await.unwrap();
         assert_eq!(fetcher.calls(), 4);
         // Known keys never fetch, rate limit or not.
-        cache.key("test-key-1", 1121).await.unwrap();
+        cache.key("test-key-1", at(1121)).await.unwrap();
         assert_eq!(fetcher.calls(), 4);
     }
 
@@ -535,11 +540,11 @@ mod tests {
         let fetcher = FakeFetcher::new(Ok(set_of(&[KEY_1])));
         let cache = cache(&fetcher, 60);
         assert_eq!(
-            cache.key("nope", 5000).await.unwrap_err(),
+            cache.key("nope", at(5000)).await.unwrap_err(),
             TokenError::UnknownKey
         );
         assert_eq!(
-            cache.key("nope", 10).await.unwrap_err(),
+            cache.key("nope", at(10)).await.unwrap_err(),
             TokenError::UnknownKey
         );
         assert_eq!(fetcher.calls(), 1);
@@ -549,9 +554,9 @@ mod tests {
     async fn a_periodic_refresh_does_not_count_against_the_refetch_rate_limit() {
         let fetcher = FakeFetcher::new(Ok(set_of(&[KEY_1])));
         let cache = cache(&fetcher, 60);
-        cache.refresh(1000).await.unwrap();
+        cache.refresh(at(1000)).await.unwrap();
         fetcher.answer(Ok(set_of(&[KEY_1, KEY_2])));
-        cache.key("test-key-2", 1000).await.unwrap();
+        cache.key("test-key-2", at(1000)).await.unwrap();
         assert_eq!(fetcher.calls(), 2);
     }
 
@@ -562,7 +567,7 @@ mod tests {
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..16 {
             let cache = Arc::clone(&cache);
-            tasks.spawn(async move { cache.key("test-key-2", 1000).await.map(|_| ()) });
+            tasks.spawn(async move { cache.key("test-key-2", at(1000)).await.map(|_| ()) });
         }
         while let Some(result) = tasks.join_next().await {
             assert_eq!(result.unwrap(), Ok(()));
@@ -577,7 +582,7 @@ mod tests {
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..16 {
             let cache = Arc::clone(&cache);
-            tasks.spawn(async move { cache.key("made-up", 1000).await.map(|_| ()) });
+            tasks.spawn(async move { cache.key("made-up", at(1000)).await.map(|_| ()) });
         }
         while let Some(result) = tasks.join_next().await {
             assert_eq!(result.unwrap(), Err(TokenError::UnknownKey));

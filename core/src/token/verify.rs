@@ -208,13 +208,10 @@ impl TokenVerifier {
             return Err(TokenError::ClientNotAllowed);
         }
         let leeway = self.config.leeway_secs;
-        if claims.exp.saturating_add(leeway) <= now {
+        if claims.exp.plus(leeway) <= now {
             return Err(TokenError::Expired);
         }
-        if claims
-            .nbf
-            .is_some_and(|nbf| nbf > now.saturating_add(leeway))
-        {
+        if claims.nbf.is_some_and(|nbf| nbf > now.plus(leeway)) {
             return Err(TokenError::NotYetValid);
         }
         Ok(())

@@ -225,7 +225,7 @@ impl DevIdp {
                         client_id: client_id.to_owned(),
                         awaiting,
                         sms_code: None,
-                        expires: now + SIGN_IN_SESSION_SECS,
+                        expires: now.plus(SIGN_IN_SESSION_SECS),
                         wrong_codes: 0,
                     },
                 )?,

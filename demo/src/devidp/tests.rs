@@ -4,7 +4,7 @@ use std::sync::Mutex as StdMutex;
 use stepup_core::api::SignedInToken;
 use stepup_core::token::TokenVerifier;
 
-const NOW: UnixSeconds = 1_800_000_000;
+const NOW: UnixSeconds = UnixSeconds::from_secs(1_800_000_000);
 const CLIENT: &str = "demo-client";
 
 fn idp() -> DevIdp {
@@ -26,16 +26,16 @@ async fn issued_tokens_are_cognito_shaped_and_verify_against_the_jwks() {
     assert_eq!(signed.expires_in, 3600);
     let verifier = TokenVerifier::new(idp.verifier_config(), idp.clone());
     let claims = verifier
-        .verify(&signed.access_token, NOW + 10)
+        .verify(&signed.access_token, NOW.plus(10))
         .await
         .unwrap();
     assert_eq!(claims.username, "alice");
     assert_eq!(claims.client_id, CLIENT);
-    assert_eq!(claims.exp, NOW + 3600);
+    assert_eq!(claims.exp, NOW.plus(3600));
     assert!(!claims.jti.is_empty());
     assert!(
         verifier
-            .verify(&signed.access_token, NOW + 4000)
+            .verify(&signed.access_token, NOW.plus(4000))
             .await
             .is_err()
     );
@@ -134,7 +134,7 @@ async fn identity_provider_trait_checks_totp_with_the_injected_clock() {
     );
     let idp: &dyn IdentityProvider = &idp;
     assert_eq!(
-        idp.verify_software_token(&token, &app.generate(NOW + 300))
+        idp.verify_software_token(&token, &app.generate(NOW.plus(300)))
             .await,
         Err(IdpError::CodeMismatch)
     );
@@ -170,15 +170,15 @@ fn sms_codes_go_to_the_sink_and_are_used_once() {
         idp.verify_sms_code_at(&token, wrong, NOW),
         Err(DevIdpError::CodeMismatch)
     );
-    idp.verify_sms_code_at(&token, &code, NOW + 10).unwrap();
+    idp.verify_sms_code_at(&token, &code, NOW.plus(10)).unwrap();
     assert_eq!(
-        idp.verify_sms_code_at(&token, &code, NOW + 20),
+        idp.verify_sms_code_at(&token, &code, NOW.plus(20)),
         Err(DevIdpError::CodeMismatch)
     );
     idp.send_sms_code_at(&token, NOW).unwrap();
     let code = sent.lock().unwrap()[1].1.clone();
     assert_eq!(
-        idp.verify_sms_code_at(&token, &code, NOW + 301),
+        idp.verify_sms_code_at(&token, &code, NOW.plus(301)),
         Err(DevIdpError::ExpiredCode)
     );
 }
@@ -191,7 +191,7 @@ fn expired_and_signed_out_tokens_are_not_authorized() {
         .unwrap()
         .access_token;
     assert_eq!(
-        idp.get_user_at(&token, NOW + 3600),
+        idp.get_user_at(&token, NOW.plus(3600)),
         Err(DevIdpError::NotAuthorized)
     );
     idp.sign_out_at(&token, NOW).unwrap();
@@ -334,7 +334,7 @@ fn a_software_token_user_gets_the_totp_challenge_and_a_right_code_signs_in_as_th
         }
     ));
     let session = session_of(&step);
-    let right = app.generate(NOW + 5);
+    let right = app.generate(NOW.plus(5));
     let wrong = other_code(&right);
     assert_eq!(
         idp.respond_to_sign_in_at(
@@ -342,7 +342,7 @@ fn a_software_token_user_gets_the_totp_challenge_and_a_right_code_signs_in_as_th
             "alice",
             &session,
             code(MfaSetting::SoftwareToken, wrong),
-            NOW + 5
+            NOW.plus(5)
         ),
         Err(DevIdpError::CodeMismatch)
     );
@@ -352,7 +352,7 @@ fn a_software_token_user_gets_the_totp_challenge_and_a_right_code_signs_in_as_th
             "alice",
             &session,
             code(MfaSetting::SoftwareToken, &right),
-            NOW + 5,
+            NOW.plus(5),
         )
         .unwrap()
     else {
@@ -364,12 +364,14 @@ fn a_software_token_user_gets_the_totp_challenge_and_a_right_code_signs_in_as_th
     );
     assert_eq!(new["sub"], old["sub"]);
     assert_eq!(new["client_id"], CLIENT);
-    assert_eq!(new["auth_time"], NOW + 5);
+    assert_eq!(new["auth_time"], NOW.plus(5).as_secs());
     assert_eq!(new["acr"], "urn:cognito:loa:4");
     assert_eq!(new["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
     // The provider knows its new token (GetUser works with it).
     assert_eq!(
-        idp.get_user_at(&access_token.0, NOW + 6).unwrap().username,
+        idp.get_user_at(&access_token.0, NOW.plus(6))
+            .unwrap()
+            .username,
         "alice"
     );
     // Used up on success.
@@ -379,7 +381,7 @@ fn a_software_token_user_gets_the_totp_challenge_and_a_right_code_signs_in_as_th
             "alice",
             &session,
             code(MfaSetting::SoftwareToken, &right),
-            NOW + 6
+            NOW.plus(6)
         ),
         Err(DevIdpError::NotAuthorized)
     );
@@ -417,7 +419,7 @@ fn an_sms_user_gets_the_code_by_the_sink_and_answers_with_it() {
             "alice",
             &session,
             code(MfaSetting::Sms, &sms),
-            NOW + 60,
+            NOW.plus(60),
         )
         .unwrap()
     else {
@@ -502,7 +504,7 @@ fn a_session_expires_after_three_minutes_and_is_bound_to_its_user_and_client() {
     idp.sign_up("bob", "battery staple", None).unwrap();
     let app = enrol_totp(&idp, &token, true);
     let session = session_of(&start(&idp, "correct horse").unwrap());
-    let right = app.generate(NOW + 180);
+    let right = app.generate(NOW.plus(180));
     for (client, user) in [(CLIENT, "bob"), ("other-client", "alice")] {
         assert_eq!(
             idp.respond_to_sign_in_at(
@@ -531,7 +533,7 @@ fn a_session_expires_after_three_minutes_and_is_bound_to_its_user_and_client() {
             "alice",
             &session,
             code(MfaSetting::SoftwareToken, &right),
-            NOW + 180
+            NOW.plus(180)
         ),
         Err(DevIdpError::NotAuthorized)
     );
@@ -711,7 +713,7 @@ fn a_plain_sign_in_token_carries_level_1_and_pwd_only() {
     );
     assert_eq!(c["acr"], "urn:cognito:loa:1");
     assert_eq!(c["amr"], serde_json::json!(["pwd"]));
-    assert_eq!(c["auth_time"], NOW);
+    assert_eq!(c["auth_time"], NOW.as_secs());
 }
 
 // ---- the HTTP face of the step-up sign-in ----
@@ -768,7 +770,7 @@ async fn the_step_up_sign_in_endpoints_issue_a_level_4_token_after_password_and_
         })
     };
     let right = app_key.generate(now);
-    let valid: Vec<String> = [now - 30, now, now + 30]
+    let valid: Vec<String> = [now.minus(30), now, now.plus(30)]
         .iter()
         .map(|t| app_key.generate(*t))
         .collect();
@@ -787,7 +789,7 @@ async fn the_step_up_sign_in_endpoints_issue_a_level_4_token_after_password_and_
     let claims = stepup_core::testkit::jwt_claims(body["accessToken"].as_str().unwrap());
     assert_eq!(claims["acr"], "urn:cognito:loa:4");
     assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
-    assert!(claims["auth_time"].as_u64().unwrap() >= now);
+    assert!(claims["auth_time"].as_u64().unwrap() >= now.as_secs());
 
     // Neither a made-up flow nor an unknown level.
     let mut bad = start("correct horse");

@@ -88,13 +88,13 @@ impl TotpKey {
 
     /// The code at `now`.
     pub fn generate(&self, now: UnixSeconds) -> String {
-        self.totp.generate(now).to_string()
+        self.totp.generate(now.as_secs()).to_string()
     }
 
     /// Whether `code` is the code of `now`'s time step or of a step within the skew.
     /// Returns the matching time step (for replay protection by the caller).
     pub fn verify(&self, code: &str, now: UnixSeconds) -> Option<u64> {
-        self.totp.check(code.trim(), now)
+        self.totp.check(code.trim(), now.as_secs())
     }
 
     /// The secret in base32 (RFC 4648, no padding), as Cognito's `SecretCode`.
@@ -121,13 +121,13 @@ impl TotpKey {
 mod tests {
     use super::*;
 
-    const TIMES: [u64; 6] = [
-        59,
-        1_111_111_109,
-        1_111_111_111,
-        1_234_567_890,
-        2_000_000_000,
-        20_000_000_000,
+    const TIMES: [UnixSeconds; 6] = [
+        UnixSeconds::from_secs(59),
+        UnixSeconds::from_secs(1_111_111_109),
+        UnixSeconds::from_secs(1_111_111_111),
+        UnixSeconds::from_secs(1_234_567_890),
+        UnixSeconds::from_secs(2_000_000_000),
+        UnixSeconds::from_secs(20_000_000_000),
     ];
 
     fn rfc_key(secret: &[u8], algorithm: TotpAlgorithm) -> TotpKey {
@@ -175,13 +175,13 @@ mod tests {
     fn authenticator_code_is_accepted_one_step_either_side_only() {
         let key =
             TotpKey::authenticator(b"12345678901234567890".to_vec(), "stepup", "demo").unwrap();
-        let now = 1_800_000_015;
+        let now = UnixSeconds::from_secs(1_800_000_015);
         let code = key.generate(now);
         assert_eq!(code.len(), 6);
         assert!(key.verify(&code, now).is_some());
-        assert!(key.verify(&code, now + 30).is_some());
-        assert!(key.verify(&code, now - 30).is_some());
-        assert!(key.verify(&code, now + 60).is_none());
+        assert!(key.verify(&code, now.plus(30)).is_some());
+        assert!(key.verify(&code, now.minus(30)).is_some());
+        assert!(key.verify(&code, now.plus(60)).is_none());
         assert!(key.verify("12345", now).is_none());
         assert!(key.verify("+12345", now).is_none());
     }

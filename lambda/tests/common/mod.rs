@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
+use stepup_core::clock::UnixSeconds;
 use stepup_core::item::{Attr, Item};
 use stepup_core::session::{Factor, Session, SessionLimits};
 use stepup_core::testkit::{TEST_CLIENT_ID, TestIssuer};
@@ -64,20 +65,20 @@ pub fn policy_items() -> Vec<Item> {
 }
 
 /// The session-table item of a step-up completed (TOTP) for the token with this `jti`.
-pub fn completed_session(jti: &str, user: &str, now: u64) -> Item {
+pub fn completed_session(jti: &str, user: &str, now: UnixSeconds) -> Item {
     Session::initiate(
         jti,
         user,
         TEST_CLIENT_ID,
-        now + 3600,
-        now - 10,
+        now.plus(3600),
+        now.minus(10),
         &SessionLimits::default(),
     )
-    .after_success(Factor::SoftwareToken, now - 5)
+    .after_success(Factor::SoftwareToken, now.minus(5))
     .to_item()
 }
 
 /// A token for `user` with this `jti`.
-pub fn token(issuer: &TestIssuer, user: &str, jti: &str, now: u64) -> String {
+pub fn token(issuer: &TestIssuer, user: &str, jti: &str, now: UnixSeconds) -> String {
     issuer.token(user, jti, now)
 }

@@ -6,7 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use stepup_core::crd::plan::Conflict;
 use stepup_core::crd::{PolicyError, StepUpPolicyStatus};
 
-const NOW: u64 = 1_800_000_000;
+const NOW: UnixSeconds = UnixSeconds::from_secs(1_800_000_000);
 
 fn conflict(key: &str) -> Conflict {
     Conflict {
@@ -41,7 +41,7 @@ fn a_synced_policy_is_ready_and_an_unchanged_one_keeps_its_status() {
     assert_eq!(first.synced_rules, Some(2));
     assert_eq!(first.last_sync_time, Some(time_of(NOW)));
     // An hour later nothing changed: the same status, so no watch event follows.
-    let later = status_for(Some(&first), &synced(vec![], 0), Some(3), NOW + 3600);
+    let later = status_for(Some(&first), &synced(vec![], 0), Some(3), NOW.plus(3600));
     assert_eq!(later, first);
     assert!(events_for(Some(&first), &synced(vec![], 0)).is_empty());
 }
@@ -67,10 +67,10 @@ fn a_conflict_is_reported_once_with_the_holder() {
     assert!(events[0].warning);
     assert!(events_for(Some(&s), &out).is_empty());
     // The conflict resolves: Ready again, a Synced event, new transition times.
-    let resolved = status_for(Some(&s), &synced(vec![], 0), Some(1), NOW + 60);
+    let resolved = status_for(Some(&s), &synced(vec![], 0), Some(1), NOW.plus(60));
     assert_eq!(
         get(&resolved, "Ready").last_transition_time,
-        time_of(NOW + 60)
+        time_of(NOW.plus(60))
     );
     let events = events_for(Some(&s), &synced(vec![], 0));
     assert_eq!(events.len(), 1);
@@ -104,7 +104,7 @@ fn a_store_failure_keeps_what_was_known_and_says_synced_false() {
     let out = Outcome::StoreFailed {
         message: "store unavailable: timeout".into(),
     };
-    let s = status_for(Some(&ok), &out, Some(1), NOW + 5);
+    let s = status_for(Some(&ok), &out, Some(1), NOW.plus(5));
     let synced_c = get(&s, "Synced");
     assert_eq!(
         (synced_c.status.as_str(), synced_c.reason.as_str()),

@@ -123,8 +123,8 @@ pub async fn expired_token_is_401_invalid_token(setup: Setup) {
     claims["iss"] = json!(fx.pool.issuer());
     claims["client_id"] = json!(fx.pool.client_id);
     let valid = fixture.sign(&claims);
-    claims["iat"] = json!(now - 7200);
-    claims["exp"] = json!(now - 3600);
+    claims["iat"] = json!(now.minus(7200));
+    claims["exp"] = json!(now.minus(3600));
     let expired = fixture.sign(&claims);
     let get_info = |token: String| {
         client()
