@@ -7,7 +7,7 @@
 //! the lease exits with an error, so that it restarts as a standby rather than keep
 //! writing beside the new leader.
 
-use crate::controller::{self, Context, Settings};
+use crate::controller::{self, Context, ControllerConfig};
 use crate::leader::{self, Leadership, LeaseSettings};
 use crate::{Error, Result};
 use clap::Args;
@@ -150,14 +150,14 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let controller = Controller::new(api, watcher::Config::default());
     let policies = controller.store();
     let (reconcile_all_tx, reconcile_all_rx) = mpsc::unbounded_channel();
-    let settings = Settings {
+    let controller_config = ControllerConfig {
         drift_interval,
         watch_namespace: watch_namespace.clone(),
         instance: Some(identity),
         table: table.clone(),
     };
     let ctx = Arc::new(
-        Context::new(client, store, policies.clone(), clock, settings)
+        Context::new(client, store, policies.clone(), clock, controller_config)
             .with_leadership(leadership.clone())
             .with_reconcile_all(reconcile_all_tx),
     );

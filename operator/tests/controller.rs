@@ -38,7 +38,7 @@ use stepup_core::item::{Attr, Item, ItemExt};
 use stepup_core::store::SettingStore;
 use stepup_core::store::dynamo::{self, DynamoSettingStore};
 use stepup_operator::controller::{
-    self, Context, FIELD_MANAGER, FINALIZER, Settings, error_policy, reconcile, sweep,
+    self, Context, ControllerConfig, FIELD_MANAGER, FINALIZER, error_policy, reconcile, sweep,
 };
 use stepup_operator::leader::{self, Leadership, LeaseSettings};
 use tokio::sync::mpsc;
@@ -310,7 +310,7 @@ impl Harness {
         Some(Harness::on(
             table,
             policies,
-            Settings::default(),
+            ControllerConfig::default(),
             Leadership::always(),
         ))
     }
@@ -318,7 +318,7 @@ impl Harness {
     fn on(
         table: DynamoSettingStore,
         policies: &[&StepUpPolicy],
-        settings: Settings,
+        config: ControllerConfig,
         leadership: Leadership,
     ) -> Harness {
         let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
@@ -330,16 +330,16 @@ impl Harness {
         }
         writer.apply_watcher_event(&watcher::Event::InitDone);
         let (tx, rx) = mpsc::unbounded_channel();
-        let settings = Settings {
+        let config = ControllerConfig {
             table: table.table().to_owned(),
-            ..settings
+            ..config
         };
         let ctx = Context::new(
             client,
             Arc::new(table.clone()),
             reader,
             Arc::new(|| NOW),
-            settings,
+            config,
         )
         .with_leadership(leadership)
         .with_reconcile_all(tx);
@@ -775,7 +775,12 @@ async fn a_dynamodb_error_leaves_synced_false_with_the_reason_and_is_retried_wit
     };
     // A table that does not exist: every call fails with ResourceNotFoundException.
     let missing = DynamoSettingStore::new(dynamo::local_client(&endpoint), "no-such-table-here");
-    let mut h = Harness::on(missing, &[&p], Settings::default(), Leadership::always());
+    let mut h = Harness::on(
+        missing,
+        &[&p],
+        ControllerConfig::default(),
+        Leadership::always(),
+    );
     let (result, seen) = h
         .reconcile(&p, vec![Call::Status(p.clone()), Call::Event("StoreError")])
         .await;
@@ -814,11 +819,11 @@ async fn the_sweep_deletes_items_of_policies_that_no_longer_exist_and_nothing_el
     let Some(table) = fresh_table("sweep").await else {
         return;
     };
-    let settings = Settings {
+    let config = ControllerConfig {
         watch_namespace: Some("default".into()),
-        ..Settings::default()
+        ..ControllerConfig::default()
     };
-    let mut h = Harness::on(table, &[&live], settings, Leadership::always());
+    let mut h = Harness::on(table, &[&live], config, Leadership::always());
     let owned = |id: &str, owner: &str| {
         let mut i = hand_made(id, "STEP_UP_DENY");
         i.insert("owner".into(), Attr::s(owner));
@@ -850,7 +855,12 @@ async fn a_standby_replica_writes_nothing_and_calls_nothing() {
     let Some(table) = fresh_table("standby").await else {
         return;
     };
-    let mut h = Harness::on(table, &[&p], Settings::default(), Leadership::standby());
+    let mut h = Harness::on(
+        table,
+        &[&p],
+        ControllerConfig::default(),
+        Leadership::standby(),
+    );
     let (result, _) = h.reconcile(&p, vec![]).await;
     assert!(result.is_ok());
     assert!(sweep(&h.ctx).await.unwrap().is_empty());
@@ -1033,10 +1043,10 @@ async fn against_a_real_cluster_when_a_kubeconfig_is_given() {
             Arc::new(table.clone()),
             controller.store(),
             Arc::new(stepup_core::clock::now),
-            Settings {
+            ControllerConfig {
                 watch_namespace: Some("default".into()),
                 table: table.table().to_owned(),
-                ..Settings::default()
+                ..ControllerConfig::default()
             },
         )
         .with_reconcile_all(tx),

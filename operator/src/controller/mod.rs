@@ -99,9 +99,9 @@ pub mod metric {
     pub const SWEEPS: &str = "stepup_operator_sweeps_total";
 }
 
-/// Settings of the controller.
+/// How the controller runs (its configuration; "setting" always means the setting table).
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub struct ControllerConfig {
     /// How often a policy is reconciled again when nothing happens (drift correction).
     pub drift_interval: Duration,
     /// The namespace watched, or `None` for all. Items of owners outside it are never
@@ -113,9 +113,9 @@ pub struct Settings {
     pub table: String,
 }
 
-impl Default for Settings {
+impl Default for ControllerConfig {
     fn default() -> Self {
-        Settings {
+        ControllerConfig {
             drift_interval: DRIFT_INTERVAL,
             watch_namespace: None,
             instance: None,
@@ -132,7 +132,7 @@ pub struct Context {
     recorder: Recorder,
     clock: Arc<dyn Fn() -> UnixSeconds + Send + Sync>,
     leadership: Leadership,
-    settings: Settings,
+    config: ControllerConfig,
     table_lock: Mutex<()>,
     failures: std::sync::Mutex<HashMap<String, u32>>,
     reconcile_all: Option<mpsc::UnboundedSender<()>>,
@@ -142,7 +142,7 @@ impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
             .field("store", &self.store)
-            .field("settings", &self.settings)
+            .field("config", &self.config)
             .finish_non_exhaustive()
     }
 }
@@ -156,13 +156,13 @@ impl Context {
         store: Arc<dyn SettingStore>,
         policies: Store<StepUpPolicy>,
         clock: Arc<dyn Fn() -> UnixSeconds + Send + Sync>,
-        settings: Settings,
+        config: ControllerConfig,
     ) -> Context {
         let recorder = Recorder::new(
             client.clone(),
             Reporter {
                 controller: FIELD_MANAGER.into(),
-                instance: settings.instance.clone(),
+                instance: config.instance.clone(),
             },
         );
         Context {
@@ -172,7 +172,7 @@ impl Context {
             recorder,
             clock,
             leadership: Leadership::always(),
-            settings,
+            config,
             table_lock: Mutex::new(()),
             failures: std::sync::Mutex::new(HashMap::new()),
             reconcile_all: None,
@@ -192,9 +192,9 @@ impl Context {
         self
     }
 
-    /// The controller's settings.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
+    /// The controller's configuration.
+    pub fn config(&self) -> &ControllerConfig {
+        &self.config
     }
 
     /// How many reconciles of `policy` failed in a row.
@@ -230,6 +230,6 @@ impl Context {
     }
 
     fn table_name(&self) -> String {
-        self.settings.table.clone()
+        self.config.table.clone()
     }
 }

@@ -23,7 +23,7 @@ use super::*;
 pub async fn reconcile(policy: Arc<StepUpPolicy>, ctx: Arc<Context>) -> Result<Action> {
     if !ctx.leadership.is_leader() {
         // A standby replica never writes; the leader's controller does the work.
-        return Ok(Action::requeue(ctx.settings.drift_interval));
+        return Ok(Action::requeue(ctx.config.drift_interval));
     }
     // Conflicts are decided over all policies: wait for the first complete list.
     if ctx.policies.wait_until_ready().await.is_err() {
@@ -115,7 +115,7 @@ async fn apply(policy: &StepUpPolicy, ctx: &Context, api: &Api<StepUpPolicy>) ->
     publish(ctx, policy, &events).await;
     match store_failure {
         Some(e) => Err(ctx.store_error(e)),
-        None => Ok(Action::requeue(ctx.settings.drift_interval)),
+        None => Ok(Action::requeue(ctx.config.drift_interval)),
     }
 }
 

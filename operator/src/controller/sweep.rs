@@ -41,7 +41,7 @@ pub async fn sweep(ctx: &Context) -> Result<Vec<String>> {
     let mut deleted = Vec::new();
     for d in planned.deletes.iter().filter(|d| {
         d.reason == stepup_core::crd::plan::DeleteReason::PolicyAbsent
-            && in_scope(&d.owner, ctx.settings.watch_namespace.as_deref())
+            && in_scope(&d.owner, ctx.config.watch_namespace.as_deref())
     }) {
         ctx.store
             .delete(&d.key)
