@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod apiserver;
+
 use stepup_core::item::{Attr, Item};
 use stepup_core::store::TableNames;
 use stepup_core::store::dynamo::{self, DynamoSettingStore};
