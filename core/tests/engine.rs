@@ -13,47 +13,29 @@ use stepup_core::policy::PolicyCache;
 use stepup_core::session::{Factor, Session, SessionLimits};
 use stepup_core::store::SessionStore;
 use stepup_core::store::SettingStore;
-use stepup_core::store::memory::{MemorySessionStore, MemorySettingStore};
-use stepup_core::testkit::{TestIssuer, item, put_completed_session, seed_item};
+use stepup_core::testkit::world::EngineWorld;
+use stepup_core::testkit::{item, put_completed_session};
 
 const NOW: UnixSeconds = UnixSeconds::from_secs(1_800_000_000);
 
-struct World {
-    issuer: TestIssuer,
-    settings: Arc<MemorySettingStore>,
-    sessions: Arc<MemorySessionStore>,
-    engine: Engine,
+/// The shared engine fixture ([`EngineWorld`]) at [`NOW`], with extra setting items.
+struct World(EngineWorld);
+
+impl std::ops::Deref for World {
+    type Target = EngineWorld;
+    fn deref(&self) -> &EngineWorld {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for World {
+    fn deref_mut(&mut self) -> &mut EngineWorld {
+        &mut self.0
+    }
 }
 
 async fn world(extra: Vec<Item>) -> World {
-    let issuer = TestIssuer::new();
-    let settings = Arc::new(MemorySettingStore::new());
-    settings
-        .put(seed_item("/info", "STEP_UP_NOT_REQUIRED"))
-        .await
-        .unwrap();
-    settings
-        .put(seed_item("/transfer", "STEP_UP_REQUIRED"))
-        .await
-        .unwrap();
-    for it in extra {
-        settings.put(it).await.unwrap();
-    }
-    let cache = Arc::new(PolicyCache::new());
-    cache.refresh(settings.as_ref(), NOW).await.unwrap();
-    let sessions = Arc::new(MemorySessionStore::new());
-    let engine = Engine::new(
-        cache,
-        Arc::new(issuer.verifier(NOW).await),
-        sessions.clone(),
-        EngineConfig::default(),
-    );
-    World {
-        issuer,
-        settings,
-        sessions,
-        engine,
-    }
+    World(EngineWorld::new(extra, NOW).await)
 }
 
 impl World {

@@ -9,53 +9,34 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use stepup_core::clock::UnixSeconds;
 use stepup_core::engine::EngineConfig;
 use stepup_core::policy::PolicyCache;
-use stepup_core::store::SettingStore;
-use stepup_core::store::memory::{MemorySessionStore, MemorySettingStore};
-use stepup_core::testkit::TestIssuer;
+use stepup_core::store::memory::MemorySessionStore;
+use stepup_core::testkit::world::EngineWorld;
 use stepup_core::{DenyReason, Engine, clock};
 use stepup_lambda::{AuthorizerError, handle_event};
 
+/// The shared engine fixture with the authorizer's test policy, at the real clock.
 struct Fixture {
-    engine: Engine,
-    issuer: TestIssuer,
-    sessions: Arc<MemorySessionStore>,
-    now: UnixSeconds,
+    world: EngineWorld,
+}
+
+impl std::ops::Deref for Fixture {
+    type Target = EngineWorld;
+    fn deref(&self) -> &EngineWorld {
+        &self.world
+    }
 }
 
 async fn fixture() -> Fixture {
-    let now = clock::now();
-    let issuer = TestIssuer::new();
-    let settings = MemorySettingStore::new();
-    for item in policy_items() {
-        settings.put(item).await.unwrap();
-    }
-    let policies = Arc::new(PolicyCache::new());
-    policies.refresh(&settings, now).await.unwrap();
-    let sessions = Arc::new(MemorySessionStore::new());
-    let engine = Engine::new(
-        policies,
-        Arc::new(issuer.verifier(now).await),
-        sessions.clone(),
-        EngineConfig::default(),
-    );
     Fixture {
-        engine,
-        issuer,
-        sessions,
-        now,
+        world: EngineWorld::new(policy_items(), clock::now()).await,
     }
 }
 
 impl Fixture {
     async fn call(&self, fixture: &[u8], token: &str) -> Result<Value, AuthorizerError> {
         handle_event(&self.engine, event(fixture, token), self.now).await
-    }
-
-    fn token(&self, jti: &str) -> String {
-        self.issuer.token("alice", jti, self.now)
     }
 }
 
