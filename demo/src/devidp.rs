@@ -17,7 +17,7 @@
 //!   RFC 6238 ([`totp`]);
 //! - SMS codes, which are not sent anywhere: they go to an [`SmsSink`], by default the
 //!   console;
-//! - [`mod@router`]: the HTTP endpoints a web page calls (sign-up, sign-in, step-up
+//! - [`routes`]: the HTTP endpoints a web page calls (sign-up, sign-in, step-up
 //!   sign-in, software-token set-up, MFA preference, JWKS).
 //!
 //! **Never use it in production**: it keeps everything in memory, prints SMS codes, and
@@ -35,7 +35,7 @@
 //! ```
 
 pub mod keys;
-pub mod router;
+pub mod routes;
 pub mod signin;
 pub mod totp;
 
@@ -54,7 +54,7 @@ use stepup_core::clock::{self, UnixSeconds};
 use stepup_core::token::{JwksError, JwksFetcher, VerifierConfig};
 use totp::TotpKey;
 
-pub use router::{DEV_IDP_PREFIX, router};
+pub use routes::{DEV_IDP_PREFIX, router};
 
 /// What went wrong in the development identity provider. The texts are for logs; HTTP
 /// answers carry a fixed message per kind.

@@ -4,7 +4,7 @@
 
 use super::error::ApiError;
 use super::idp::{AuthSession, ChallengeReply, MfaSetting, SignInStep};
-use super::router::{
+use super::routes::{
     Caller, Done, failed, load_or_create, refuse_if_locked, release_attempt, reserve_attempt,
 };
 use super::state::{ApiState, Verification};

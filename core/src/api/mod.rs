@@ -9,7 +9,7 @@
 //! - [`state`]: [`ApiState`] and its settings ([`Verification`], [`CorsPolicy`]);
 //! - [`wire`]: the challenge kinds and request bodies;
 //! - [`error`]: the one error type and its fixed answers;
-//! - [`mod@router`]: the routes, CORS, authentication and attempt reservation; the flows
+//! - [`routes`]: the routes, CORS, authentication and attempt reservation; the flows
 //!   are in `initiate` and `respond`.
 //!
 //! By default a code is checked by Cognito's own MFA challenge (a sign-in with the
@@ -23,7 +23,7 @@ pub mod error;
 pub mod idp;
 mod initiate;
 mod respond;
-pub mod router;
+pub mod routes;
 pub mod state;
 pub mod wire;
 
@@ -34,6 +34,6 @@ pub use idp::{
     AuthSession, ChallengeReply, IdentityProvider, IdpError, MfaSetting, SignInStep, SignedInToken,
     UserInfo,
 };
-pub use router::router;
+pub use routes::router;
 pub use state::{ApiState, CorsError, CorsPolicy, Verification};
 pub use wire::StepUpType;

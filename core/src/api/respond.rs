@@ -5,7 +5,7 @@
 use super::error::ApiError;
 use super::idp::{AuthSession, ChallengeReply, IdpError, SignInStep, SignedInToken};
 use super::initiate::{awaiting_code, settle_failure};
-use super::router::{Caller, Done, reserve_attempt};
+use super::routes::{Caller, Done, reserve_attempt};
 use super::state::{ApiState, Verification};
 use super::wire::{Answer, parse_answer};
 use crate::clock::UnixSeconds;
