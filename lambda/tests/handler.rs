@@ -238,15 +238,7 @@ async fn an_unreachable_session_table_fails_closed_with_the_forbidden_error() {
 #[tokio::test]
 async fn rest_a_header_that_is_not_bearer_token_is_a_deny_policy_carrying_invalid_request() {
     let f = fixture().await;
-    let bare = f.token("jti-bare");
-    let token_scheme = format!("Token {bare}");
-    for value in [
-        bare.as_str(),
-        "Basic YWxpY2U6cGFzc3dvcmQ=",
-        token_scheme.as_str(),
-        "Token x",
-        "Bearer",
-    ] {
+    for value in &stepup_core::testkit::malformed_authorizations(&f.token("jti-bare")) {
         // A Deny policy answers through ACCESS_DENIED (401), whose WWW-Authenticate comes
         // from the context; the Unauthorized error's UNAUTHORIZED response is static.
         let resp = f.call(REST_RAW_AUTHORIZATION, value).await.unwrap();

@@ -7,7 +7,7 @@ use super::idp::{AuthSession, ChallengeReply, IdpError, SignInStep, SignedInToke
 use super::initiate::{awaiting_code, settle_failure};
 use super::routes::{Caller, Done, reserve_attempt};
 use super::state::{ApiState, Verification};
-use super::wire::{Answer, parse_answer};
+use super::wire::{Answer, StepUpType, parse_answer};
 use crate::clock::UnixSeconds;
 use crate::session::{Factor, SessionChange, replay_key};
 use crate::store::ChangeOutcome;
@@ -75,10 +75,7 @@ async fn check_with_sign_in(
     match step {
         SignInStep::SignedIn { access_token } => {
             same_user(state, claims, &access_token, now).await?;
-            Ok(match mfa {
-                super::idp::MfaSetting::SoftwareToken => Factor::SoftwareToken,
-                super::idp::MfaSetting::Sms => Factor::Sms,
-            })
+            Ok(StepUpType::of_mfa(mfa).factor())
         }
         SignInStep::Other(name) => {
             tracing::info!(challenge = %name.escape_debug(), "sign-in asked for more than the code");

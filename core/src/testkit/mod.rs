@@ -117,6 +117,19 @@ impl Default for TestIssuer {
     }
 }
 
+/// `Authorization` values that are not `Bearer <token>` for a valid `token`: the bare
+/// token, another scheme, the token behind another scheme, a lone `Bearer`. Every
+/// enforcement point must answer each with 401 `invalid_request`.
+pub fn malformed_authorizations(token: &str) -> Vec<String> {
+    vec![
+        token.to_owned(),
+        "Basic YWxpY2U6cGFzc3dvcmQ=".to_owned(),
+        format!("Token {token}"),
+        "Token x".to_owned(),
+        "Bearer".to_owned(),
+    ]
+}
+
 /// An item with these attributes.
 pub fn item(pairs: &[(&str, Attr)]) -> Item {
     pairs
