@@ -302,20 +302,9 @@ async fn the_same_right_code_again_is_a_replay_and_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_of_100_wrong_codes_reaches_the_idp_at_most_the_limit_and_never_5xx() {
     let api = Arc::new(seed_api(FakeIdp::totp_user()).await);
-    *api.idp.delay.lock().unwrap() = std::time::Duration::from_millis(20);
-    let barrier = Arc::new(tokio::sync::Barrier::new(100));
-    let tasks: Vec<_> = (0..100)
-        .map(|_| {
-            let (api, barrier) = (api.clone(), barrier.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                api.respond("SOFTWARE_TOKEN_STEP_UP", WRONG_CODE).await
-            })
-        })
-        .collect();
     let (mut unauthorized, mut too_many) = (0, 0);
-    for t in tasks {
-        let a = t.await.unwrap();
+    let body = answer_body("SOFTWARE_TOKEN_STEP_UP", WRONG_CODE);
+    for a in burst(&api, 100, &body).await {
         match a.status {
             StatusCode::UNAUTHORIZED => unauthorized += 1,
             StatusCode::TOO_MANY_REQUESTS => {

@@ -234,23 +234,10 @@ async fn an_identity_provider_that_refuses_the_flow_is_503_not_a_failed_attempt_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_of_100_answers_reaches_cognito_at_most_the_limit_and_never_5xx() {
     let api = Arc::new(mfa_api(FakeIdp::totp_user()).await);
-    *api.idp.delay.lock().unwrap() = std::time::Duration::from_millis(20);
-    let barrier = Arc::new(tokio::sync::Barrier::new(100));
-    let tasks: Vec<_> = (0..100)
-        .map(|_| {
-            let (api, barrier) = (api.clone(), barrier.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                api.respond_raw(&answer_with_password(TOTP, WRONG_CODE, PASSWORD))
-                    .await
-            })
-        })
-        .collect();
     let mut statuses = std::collections::BTreeMap::new();
-    for t in tasks {
-        *statuses
-            .entry(t.await.unwrap().status.as_u16())
-            .or_insert(0) += 1;
+    let body = answer_with_password(TOTP, WRONG_CODE, PASSWORD);
+    for a in burst(&api, 100, &body).await {
+        *statuses.entry(a.status.as_u16()).or_insert(0) += 1;
     }
     let limit = SessionLimits::default().max_failed_attempts as usize;
     assert_eq!(

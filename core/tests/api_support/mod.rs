@@ -352,3 +352,24 @@ pub fn challenge_failed() -> Value {
 pub fn bad_request() -> Value {
     json!({"name": "Status", "details": "Bad Request"})
 }
+
+/// `n` answers with `body`, sent at the same moment (behind a barrier) while every check
+/// at the identity provider takes 20 ms, so that they overlap; their answers.
+pub async fn burst(api: &Arc<Api>, n: usize, body: &str) -> Vec<Answer> {
+    *api.idp.delay.lock().unwrap() = Duration::from_millis(20);
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (api, barrier, body) = (api.clone(), barrier.clone(), body.to_owned());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                api.respond_raw(&body).await
+            })
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(n);
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    answers
+}
