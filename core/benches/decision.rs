@@ -1,5 +1,7 @@
-//! The decision with warm caches: token signature verified every time (RS256, aws-lc-rs),
-//! policy index and session in memory. `cargo bench -p stepup-core --bench decision`.
+//! The decision with warm caches: policy index and session in memory, the token either
+//! answered by the verified-token cache (`…`) or verified every time (`…/cold_token`:
+//! RS256, aws-lc-rs, as for a token seen for the first time).
+//! `cargo bench -p stepup-core --bench decision`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -15,7 +17,8 @@ fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let (engine, auth) = support::world(&rt);
+    let (engine, auth) = support::world(&rt, 1024);
+    let (cold_engine, cold_auth) = support::world(&rt, 0);
     let req = |path: &'static str| CheckRequest {
         method: "POST",
         host: "api.example.com",
@@ -31,6 +34,13 @@ fn bench(c: &mut Criterion) {
 
     c.bench_function("decision/privileged_completed_session", |b| {
         b.iter(|| rt.block_on(engine.check(black_box(&transfer), NOW)))
+    });
+    let cold = CheckRequest {
+        authorization: Some(cold_auth.as_str()),
+        ..transfer
+    };
+    c.bench_function("decision/privileged_completed_session/cold_token", |b| {
+        b.iter(|| rt.block_on(cold_engine.check(black_box(&cold), NOW)))
     });
     c.bench_function("decision/not_required", |b| {
         b.iter(|| rt.block_on(engine.check(black_box(&info), NOW)))

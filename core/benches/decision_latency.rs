@@ -1,6 +1,10 @@
-//! Latency distribution and single-core throughput of the decision with warm caches
-//! (criterion reports means and medians; the design's targets are p50/p99 and decisions
-//! per second per core). `cargo bench -p stepup-core --bench decision_latency`.
+//! Latency distribution, single-core throughput and heap allocations of the decision with
+//! warm caches (criterion reports means and medians; the design's targets are p50/p99 and
+//! decisions per second per core), for a token in the verified-token cache and for one
+//! verified every time. `cargo bench -p stepup-core --bench decision_latency`.
+//!
+//! Allocations are counted with `dhat` (its global allocator, a testing-mode profiler that
+//! runs only around the counted calls and saves nothing).
 //!
 //! Under `cargo test` (no `--bench` argument) it runs a few hundred iterations only, as a
 //! smoke test.
@@ -18,13 +22,24 @@ use std::time::Instant;
 use stepup_core::engine::CheckRequest;
 use support::NOW;
 
+// Forwards to the system allocator; counts only while a dhat profiler runs (not during
+// the timed loop).
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let iterations: usize = if full { 200_000 } else { 500 };
+    for (label, token_cache_size) in [("cached token", 1024), ("cold token", 0)] {
+        run(label, token_cache_size, iterations);
+    }
+}
+
+fn run(label: &str, token_cache_size: usize, iterations: usize) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let (engine, auth) = support::world(&rt);
+    let (engine, auth) = support::world(&rt, token_cache_size);
     let req = CheckRequest {
         method: "POST",
         host: "api.example.com",
@@ -32,6 +47,17 @@ fn main() {
         authorization: Some(auth.as_str()),
     };
     assert_eq!(rt.block_on(engine.check(&req, NOW)).label(), "complete");
+
+    let allocations = {
+        let _profiler = dhat::Profiler::builder().testing().build();
+        let before = dhat::HeapStats::get().total_blocks;
+        rt.block_on(async {
+            for _ in 0..1000 {
+                std::hint::black_box(engine.check(&req, NOW).await);
+            }
+        });
+        (dhat::HeapStats::get().total_blocks - before) as f64 / 1000.0
+    };
 
     let mut samples = Vec::with_capacity(iterations);
     let start = Instant::now();
@@ -47,8 +73,9 @@ fn main() {
     samples.sort_unstable();
     let pct = |p: f64| samples[((samples.len() as f64 - 1.0) * p) as usize] as f64 / 1000.0;
     println!(
-        "decision_latency (privileged path, completed session, {iterations} calls on one core): \
-         p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs; {:.0} decisions/s",
+        "decision_latency ({label}; privileged path, completed session, {iterations} calls on one core): \
+         p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs; {:.0} decisions/s; \
+         {allocations:.1} heap allocations per decision",
         pct(0.50),
         pct(0.90),
         pct(0.99),

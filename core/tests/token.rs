@@ -686,3 +686,175 @@ async fn a_clock_before_1970_refuses_every_token() {
         Err(TokenError::Expired)
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// The verified-token cache (on by default)
+
+#[tokio::test]
+async fn a_repeated_token_skips_the_signature_check_but_not_the_claim_checks() {
+    let (verifier, _) = verifier_serving(&[KEY_1_JWKS]).await;
+    let token = mk_token().build();
+    let first = verifier.verify(&token, NOW).await.unwrap();
+    for _ in 0..10 {
+        assert_eq!(verifier.verify(&token, NOW).await.unwrap(), first);
+    }
+    assert_eq!(verifier.signature_checks(), 1);
+    let stats = verifier.cache().unwrap().stats();
+    assert_eq!((stats.hits, stats.misses), (10, 1));
+}
+
+#[tokio::test]
+async fn a_cached_token_is_refused_once_expired_or_before_its_nbf() {
+    let (verifier, _) = verifier_serving(&[KEY_1_JWKS]).await;
+    let token = mk_token().claim("nbf", NOW.minus(10)).build();
+    verifier.verify(&token, NOW).await.unwrap();
+    let leeway = VerifierConfig::DEFAULT_LEEWAY_SECS;
+    let after_exp = NOW.plus(3600 + leeway);
+    assert_eq!(
+        verifier.verify(&token, after_exp).await,
+        Err(TokenError::Expired)
+    );
+    let before_nbf = NOW.minus(11 + leeway);
+    assert_eq!(
+        verifier.verify(&token, before_nbf).await,
+        Err(TokenError::NotYetValid)
+    );
+    assert_eq!(
+        verifier.signature_checks(),
+        1,
+        "both answered from the cache"
+    );
+    assert!(verifier.verify(&token, NOW).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_key_rotated_out_of_the_jwks_stops_its_cached_tokens_after_one_refresh() {
+    let (verifier, fake) = verifier_serving(&[KEY_1_JWKS, KEY_2_JWKS]).await;
+    let old = mk_token().build();
+    let new = mk_token().signed_by_key_2().build();
+    verifier.verify(&old, NOW).await.unwrap();
+    verifier.verify(&new, NOW).await.unwrap();
+    // A refresh that loads the same keys keeps the cache.
+    verifier.jwks().refresh(NOW).await.unwrap();
+    verifier.verify(&old, NOW).await.unwrap();
+    assert_eq!(verifier.signature_checks(), 2);
+    // Key 1 is rotated out: at the next refresh its cached tokens stop.
+    fake.serve(jwks(&[KEY_2_JWKS]));
+    verifier.jwks().refresh(NOW).await.unwrap();
+    assert_eq!(
+        verifier.verify(&old, NOW).await,
+        Err(TokenError::UnknownKey)
+    );
+    assert!(verifier.cache().unwrap().len() <= 1);
+    // Tokens of the key that stayed verify again (once) and are cached again.
+    verifier.verify(&new, NOW).await.unwrap();
+    verifier.verify(&new, NOW).await.unwrap();
+    assert_eq!(verifier.signature_checks(), 3);
+}
+
+#[tokio::test]
+async fn a_key_replaced_under_the_same_kid_stops_its_cached_tokens() {
+    let (verifier, fake) = verifier_serving(&[KEY_1_JWKS]).await;
+    let token = mk_token().build();
+    verifier.verify(&token, NOW).await.unwrap();
+    // Key 2's material published under key 1's kid.
+    fake.serve(jwks(&[&KEY_2_JWKS.replace("test-key-2", "test-key-1")]));
+    verifier.jwks().refresh(NOW).await.unwrap();
+    assert_eq!(
+        verifier.verify(&token, NOW).await,
+        Err(TokenError::BadSignature)
+    );
+}
+
+#[tokio::test]
+async fn a_tampered_copy_of_a_cached_token_is_verified_and_refused() {
+    let (verifier, _) = verifier_serving(&[KEY_1_JWKS]).await;
+    let token = mk_token().build();
+    verifier.verify(&token, NOW).await.unwrap();
+    let (head, signature) = token.rsplit_once('.').unwrap();
+    // One byte changed in the signature, then one in the payload.
+    let flipped = if signature.starts_with('A') { 'B' } else { 'A' };
+    let bad_signature = format!("{head}.{flipped}{}", &signature[1..]);
+    assert_refused(&verifier, &bad_signature, TokenError::BadSignature).await;
+    let mut bad_payload = token.clone().into_bytes();
+    let at = head.find('.').unwrap() + 5;
+    bad_payload[at] = if bad_payload[at] == b'x' { b'y' } else { b'x' };
+    let bad_payload = String::from_utf8(bad_payload).unwrap();
+    assert!(verifier.verify(&bad_payload, NOW).await.is_err());
+    assert_eq!(verifier.signature_checks(), 3, "both copies were verified");
+    assert!(verifier.verify(&token, NOW).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_refused_token_is_never_cached() {
+    let (verifier, _) = verifier_serving(&[KEY_1_JWKS]).await;
+    let other_client = mk_token().claim("client_id", "client-9").build();
+    for _ in 0..3 {
+        assert_refused(&verifier, &other_client, TokenError::ClientNotAllowed).await;
+    }
+    assert_eq!(verifier.signature_checks(), 3);
+    assert!(verifier.cache().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_cache_stays_within_its_size_under_a_flood_of_distinct_valid_tokens() {
+    let config = VerifierConfig {
+        token_cache_size: 32,
+        ..config()
+    };
+    let (verifier, _) = verifier_with_config(config, &[KEY_1_JWKS]).await;
+    let cache = verifier.cache().unwrap();
+    for i in 0..400 {
+        let token = mk_token().claim("jti", format!("jti-{i}")).build();
+        verifier.verify(&token, NOW).await.unwrap();
+        assert!(
+            cache.len() <= 32,
+            "{} entries after {i} tokens",
+            cache.len()
+        );
+    }
+    assert_eq!(verifier.signature_checks(), 400);
+}
+
+#[tokio::test]
+async fn size_zero_turns_the_cache_off() {
+    let config = VerifierConfig {
+        token_cache_size: 0,
+        ..config()
+    };
+    let (verifier, _) = verifier_with_config(config, &[KEY_1_JWKS]).await;
+    let token = mk_token().build();
+    verifier.verify(&token, NOW).await.unwrap();
+    verifier.verify(&token, NOW).await.unwrap();
+    assert!(verifier.cache().is_none());
+    assert_eq!(verifier.signature_checks(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_requests_at_once_with_one_token_all_pass_and_a_tampered_one_never_does() {
+    let (verifier, _) = verifier_serving(&[KEY_1_JWKS]).await;
+    let verifier = Arc::new(verifier);
+    let token = mk_token().build();
+    let tampered = format!("{}A", &token[..token.len() - 1]);
+    let tampered = if tampered == token {
+        format!("{}B", &token[..token.len() - 1])
+    } else {
+        tampered
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let (verifier, token) = (
+            verifier.clone(),
+            if i % 2 == 0 {
+                token.clone()
+            } else {
+                tampered.clone()
+            },
+        );
+        tasks.spawn(async move { (i % 2 == 0, verifier.verify(&token, NOW).await.is_ok()) });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let (genuine, accepted) = joined.unwrap();
+        assert_eq!(genuine, accepted);
+    }
+}

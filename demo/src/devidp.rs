@@ -279,6 +279,7 @@ impl DevIdp {
             allowed_client_ids: vec![self.config.client_id.clone()],
             leeway_secs: VerifierConfig::DEFAULT_LEEWAY_SECS,
             jwks_refetch_interval_secs: VerifierConfig::DEFAULT_JWKS_REFETCH_INTERVAL_SECS,
+            token_cache_size: VerifierConfig::DEFAULT_TOKEN_CACHE_SIZE,
         }
     }
 

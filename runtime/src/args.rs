@@ -147,6 +147,12 @@ pub struct IdentityArgs {
           value_parser = parse_flag, default_value = "false",
           num_args = 0..=1, default_missing_value = "true")]
     pub use_origin_jti: bool,
+
+    /// How many verified tokens to remember, so that a repeated token skips the RSA
+    /// check (default 10000, about 4 MiB; 0 turns the cache off). Claims and expiry are
+    /// still checked on every request, and a JWKS change empties the cache.
+    #[arg(long, env = "STEPUP_TOKEN_CACHE_SIZE")]
+    pub token_cache_size: Option<usize>,
 }
 
 impl IdentityArgs {
@@ -233,6 +239,9 @@ impl CommonArgs {
         }
         if let Some(jwks) = set(&self.identity.jwks_url) {
             v.jwks_url = jwks.to_owned();
+        }
+        if let Some(size) = self.identity.token_cache_size {
+            v.token_cache_size = size;
         }
         v
     }
@@ -444,6 +453,16 @@ mod tests {
         assert_eq!(v.allowed_client_ids, ["a", "b"]);
         let v = with(&[("STEPUP_JWKS_URL", "https://keys.example/jwks")]).verifier_config();
         assert_eq!(v.jwks_url, "https://keys.example/jwks");
+    }
+
+    #[test]
+    fn the_token_cache_is_on_by_default_and_zero_turns_it_off() {
+        let v = with(&[]).verifier_config();
+        assert_eq!(v.token_cache_size, VerifierConfig::DEFAULT_TOKEN_CACHE_SIZE);
+        let v = with(&[("STEPUP_TOKEN_CACHE_SIZE", "0")]).verifier_config();
+        assert_eq!(v.token_cache_size, 0);
+        let v = with(&[("STEPUP_TOKEN_CACHE_SIZE", "25")]).verifier_config();
+        assert_eq!(v.token_cache_size, 25);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The world both decision benchmarks run in: the seed's two items among 150 other rules
 //! (exact, template and prefix), a completed session in the in-memory store, and a token
-//! signed by the test key — every cache warm, the RS256 signature verified on every call.
+//! signed by the test key — every cache warm. With `token_cache_size` 0 the RS256
+//! signature is verified on every call (a token seen for the first time); otherwise the
+//! verified-token cache answers (the same token again).
 
 use std::sync::Arc;
 use stepup_core::clock::UnixSeconds;
@@ -40,7 +42,7 @@ pub fn items() -> Vec<Item> {
 }
 
 /// The engine and an `Authorization` header value whose token has a completed session.
-pub fn world(rt: &tokio::runtime::Runtime) -> (Engine, String) {
+pub fn world(rt: &tokio::runtime::Runtime, token_cache_size: usize) -> (Engine, String) {
     let issuer = TestIssuer::new();
     let sessions = Arc::new(MemorySessionStore::new());
     let engine = rt.block_on(async {
@@ -57,7 +59,11 @@ pub fn world(rt: &tokio::runtime::Runtime) -> (Engine, String) {
         .unwrap();
         Engine::new(
             Arc::new(PolicyCache::with_index(PolicyIndex::from_items(&items()))),
-            Arc::new(issuer.verifier(NOW).await),
+            Arc::new(
+                issuer
+                    .verifier_with_token_cache(NOW, token_cache_size)
+                    .await,
+            ),
             sessions.clone(),
             EngineConfig::default(),
         )

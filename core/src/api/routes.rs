@@ -55,7 +55,7 @@ pub(crate) struct Done {
 /// The authenticated caller: its bearer token and the token's verified claims.
 pub(crate) struct Caller<'h> {
     pub(crate) token: &'h str,
-    pub(crate) claims: AccessClaims,
+    pub(crate) claims: Arc<AccessClaims>,
 }
 
 /// The step-up API router (state applied). Mount it at the root or nest it.

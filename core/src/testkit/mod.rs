@@ -74,7 +74,21 @@ impl TestIssuer {
 
     /// A verifier for these tokens with its JWKS already loaded.
     pub async fn verifier(&self, now: UnixSeconds) -> TokenVerifier {
-        let v = TokenVerifier::new(self.config.clone(), Arc::new(StaticJwks(self.jwks.clone())));
+        self.verifier_with_token_cache(now, self.config.token_cache_size)
+            .await
+    }
+
+    /// [`Self::verifier`] remembering at most `token_cache_size` verified tokens (0: none).
+    pub async fn verifier_with_token_cache(
+        &self,
+        now: UnixSeconds,
+        token_cache_size: usize,
+    ) -> TokenVerifier {
+        let config = VerifierConfig {
+            token_cache_size,
+            ..self.config.clone()
+        };
+        let v = TokenVerifier::new(config, Arc::new(StaticJwks(self.jwks.clone())));
         let _ = v.jwks().refresh(now).await;
         v
     }

@@ -181,6 +181,10 @@ pub struct JwksCache {
     fetch_lock: tokio::sync::Mutex<Option<UnixSeconds>>,
     /// When keys were last loaded successfully (0: never).
     loaded_at: AtomicU64,
+    /// Bumped after every load that changed the key material (a `kid` added, removed or
+    /// bound to another key); a refresh that loads the same keys leaves it alone. The
+    /// verified-token cache tags its entries with it.
+    generation: AtomicU64,
 }
 
 impl fmt::Debug for JwksCache {
@@ -208,7 +212,14 @@ impl JwksCache {
             keys: ArcSwap::from_pointee(KeyMap::new()),
             fetch_lock: tokio::sync::Mutex::new(None),
             loaded_at: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
         }
+    }
+
+    /// Changes whenever the loaded key material changes (see the field). Read it *before*
+    /// [`Self::key`]: a result verified with a key of generation `g` is only as good as `g`.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// The JWKS URL.
@@ -285,7 +296,12 @@ impl JwksCache {
                     Err(JwksError::NoUsableKeys)
                 } else {
                     let count = keys.len();
-                    self.keys.store(Arc::new(keys));
+                    if !same_keys(&self.keys.load(), &keys) {
+                        // The map first, then the generation (Release): whoever reads the
+                        // new generation (Acquire) also sees the new keys.
+                        self.keys.store(Arc::new(keys));
+                        self.generation.fetch_add(1, Ordering::Release);
+                    }
                     self.loaded_at
                         .store(now.as_secs().max(1), Ordering::Relaxed);
                     metrics::gauge!("stepup_jwks_keys").set(count as f64);
@@ -357,6 +373,25 @@ fn usable_keys(set: &JwkSet) -> KeyMap {
         keys.insert(kid.to_owned(), Arc::new(key));
     }
     keys
+}
+
+/// Whether two key maps hold the same `kid`s bound to the same modulus and exponent.
+fn same_keys(old: &KeyMap, new: &KeyMap) -> bool {
+    old.len() == new.len()
+        && new
+            .iter()
+            .all(|(kid, key)| old.get(kid).is_some_and(|old_key| same_key(old_key, key)))
+}
+
+fn same_key(a: &DecodingKey, b: &DecodingKey) -> bool {
+    use jsonwebtoken::DecodingKeyKind::{RsaModulusExponent, SecretOrDer};
+    match (a.kind(), b.kind()) {
+        (RsaModulusExponent { n: n1, e: e1 }, RsaModulusExponent { n: n2, e: e2 }) => {
+            n1 == n2 && e1 == e2
+        }
+        (SecretOrDer(a), SecretOrDer(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// RS256 verification refuses moduli under 2048 bits anyway; refusing them at load time
@@ -455,6 +490,29 @@ mod tests {
         cache.key("test-key-1", at(1000)).await.unwrap();
         cache.key("test-key-2", at(1000)).await.unwrap();
         assert_eq!(fetcher.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_generation_moves_only_when_the_key_material_changes() {
+        let fetcher = FakeFetcher::new(Ok(set_of(&[KEY_1])));
+        let cache = cache(&fetcher, 60);
+        assert_eq!(cache.generation(), 0);
+        cache.refresh(at(1000)).await.unwrap();
+        assert_eq!(cache.generation(), 1);
+        cache.refresh(at(1100)).await.unwrap();
+        assert_eq!(cache.generation(), 1, "the same keys again");
+        fetcher.answer(Ok(set_of(&[KEY_1, KEY_2])));
+        cache.refresh(at(1200)).await.unwrap();
+        assert_eq!(cache.generation(), 2, "a key added");
+        fetcher.answer(Err(JwksError::Fetch("down".to_owned())));
+        let _ = cache.refresh(at(1300)).await;
+        assert_eq!(cache.generation(), 2, "a failed fetch changes nothing");
+        fetcher.answer(Ok(set_of(&[KEY_2])));
+        cache.refresh(at(1400)).await.unwrap();
+        assert_eq!(cache.generation(), 3, "a key removed");
+        fetcher.answer(Ok(set_of(&[&KEY_1.replace("test-key-1", "test-key-2")])));
+        cache.refresh(at(1500)).await.unwrap();
+        assert_eq!(cache.generation(), 4, "another key under the same kid");
     }
 
     #[tokio::test]

@@ -14,11 +14,13 @@
 //! ours use `now`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 
 use crate::clock::UnixSeconds;
+use crate::token::cache::{self, TokenCache};
 use crate::token::claims::AccessClaims;
 use crate::token::jwks::{JwksCache, JwksError, JwksFetcher};
 
@@ -99,6 +101,9 @@ pub struct VerifierConfig {
     pub leeway_secs: u64,
     /// The least time between two JWKS refetches caused by unknown `kid`s.
     pub jwks_refetch_interval_secs: u64,
+    /// How many verified tokens are remembered (see [`crate::token::cache`]); 0 verifies
+    /// every token's signature every time.
+    pub token_cache_size: usize,
 }
 
 impl VerifierConfig {
@@ -106,6 +111,8 @@ impl VerifierConfig {
     pub const DEFAULT_LEEWAY_SECS: u64 = 60;
     /// The refetch interval [`VerifierConfig::cognito`] sets.
     pub const DEFAULT_JWKS_REFETCH_INTERVAL_SECS: u64 = 60;
+    /// The token cache size [`VerifierConfig::cognito`] sets: about 4 MiB of claims.
+    pub const DEFAULT_TOKEN_CACHE_SIZE: usize = 10_000;
 
     /// The settings for a Cognito user pool: issuer
     /// `https://cognito-idp.{region}.amazonaws.com/{user_pool_id}`, JWKS at
@@ -126,6 +133,7 @@ impl VerifierConfig {
             allowed_client_ids: client_ids.into_iter().map(Into::into).collect(),
             leeway_secs: Self::DEFAULT_LEEWAY_SECS,
             jwks_refetch_interval_secs: Self::DEFAULT_JWKS_REFETCH_INTERVAL_SECS,
+            token_cache_size: Self::DEFAULT_TOKEN_CACHE_SIZE,
         }
     }
 }
@@ -137,6 +145,10 @@ pub struct TokenVerifier {
     jwks: JwksCache,
     /// Built once: RS256 only, every time/audience check off (done with `now` instead).
     validation: Validation,
+    /// Tokens verified a moment ago (`None`: `token_cache_size` is 0).
+    cache: Option<TokenCache>,
+    /// RS256 signature checks made since start.
+    signature_checks: AtomicU64,
 }
 
 impl TokenVerifier {
@@ -153,10 +165,13 @@ impl TokenVerifier {
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
         validation.leeway = 0;
+        let cache = (config.token_cache_size > 0).then(|| TokenCache::new(config.token_cache_size));
         Self {
             config,
             jwks,
             validation,
+            cache,
+            signature_checks: AtomicU64::new(0),
         }
     }
 
@@ -170,11 +185,49 @@ impl TokenVerifier {
         &self.jwks
     }
 
+    /// The verified-token cache, if on.
+    pub fn cache(&self) -> Option<&TokenCache> {
+        self.cache.as_ref()
+    }
+
+    /// How many RS256 signatures were checked since start (cache hits check none).
+    pub fn signature_checks(&self) -> u64 {
+        self.signature_checks.load(Ordering::Relaxed)
+    }
+
     /// Verifies `token` (the JWT without its scheme, see [`extract_bearer`]) at time `now`.
-    pub async fn verify(&self, token: &str, now: UnixSeconds) -> Result<AccessClaims, TokenError> {
+    ///
+    /// A token found in the cache (same bytes, verified under the current JWKS) skips the
+    /// header parsing and the signature, not the claim and time checks.
+    pub async fn verify(
+        &self,
+        token: &str,
+        now: UnixSeconds,
+    ) -> Result<Arc<AccessClaims>, TokenError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::Malformed);
         }
+        let Some(cache) = &self.cache else {
+            return self.verify_signature(token, now).await.map(Arc::new);
+        };
+        // Read before the key is fetched: see JwksCache::generation.
+        let generation = self.jwks.generation();
+        let digest = cache::digest(token);
+        if let Some(claims) = cache.get(&digest, generation) {
+            self.check_claims(&claims, now)?;
+            return Ok(claims);
+        }
+        let claims = Arc::new(self.verify_signature(token, now).await?);
+        cache.insert(digest, Arc::clone(&claims), generation);
+        Ok(claims)
+    }
+
+    /// Every check, without the cache.
+    async fn verify_signature(
+        &self,
+        token: &str,
+        now: UnixSeconds,
+    ) -> Result<AccessClaims, TokenError> {
         // A header jsonwebtoken cannot represent (`"alg": "none"` among them) fails here.
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::RS256 {
@@ -190,6 +243,7 @@ impl TokenVerifier {
             .filter(|kid| !kid.is_empty())
             .ok_or(TokenError::MissingKid)?;
         let key = self.jwks.key(kid, now).await?;
+        self.signature_checks.fetch_add(1, Ordering::Relaxed);
         let claims = jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)
             .map_err(|e| decode_error(e.kind()))?
             .claims;
