@@ -13,6 +13,8 @@ use stepup_runtime::args::ApiArgs;
 use stepup_runtime::aws::AwsEndpoints;
 use stepup_runtime::{CommonArgs, LogFormat};
 
+use crate::listen::ListenAddr;
+
 /// `stepup-sidecar`: the Envoy / Istio ext_authz service (gRPC and HTTP modes) of stepup.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "stepup-sidecar", version, about, long_about = None)]
@@ -21,13 +23,14 @@ pub struct Config {
     #[command(flatten)]
     pub common: CommonArgs,
 
-    /// gRPC ext_authz listener (`envoy.service.auth.v3.Authorization`).
+    /// gRPC ext_authz listener (`envoy.service.auth.v3.Authorization`): `ip:port`, or
+    /// `unix:<path>` for a Unix socket shared with Envoy in the same pod (Envoy `pipe`).
     #[arg(long, env = "STEPUP_GRPC_LISTEN", default_value = "127.0.0.1:9001")]
-    pub grpc_listen: SocketAddr,
+    pub grpc_listen: ListenAddr,
 
-    /// HTTP ext_authz listener (Envoy `http_service` mode).
+    /// HTTP ext_authz listener (Envoy `http_service` mode): `ip:port` or `unix:<path>`.
     #[arg(long, env = "STEPUP_HTTP_LISTEN", default_value = "127.0.0.1:9002")]
-    pub http_listen: SocketAddr,
+    pub http_listen: ListenAddr,
 
     /// Step-up API listener: `POST /initiate-auth`, `POST /respond-to-challenge` and their
     /// CORS preflight.
@@ -117,7 +120,7 @@ pub enum ConfigError {
         /// second flag
         b: &'static str,
         /// the address
-        addr: SocketAddr,
+        addr: ListenAddr,
     },
 }
 
@@ -151,18 +154,18 @@ impl Config {
         }
         self.cors()?;
         let listeners = [
-            ("grpc-listen", self.grpc_listen),
-            ("http-listen", self.http_listen),
-            ("api-listen", self.api_listen),
-            ("admin-listen", self.admin_listen),
+            ("grpc-listen", self.grpc_listen.clone()),
+            ("http-listen", self.http_listen.clone()),
+            ("api-listen", ListenAddr::Tcp(self.api_listen)),
+            ("admin-listen", ListenAddr::Tcp(self.admin_listen)),
         ];
         for (i, (a, addr_a)) in listeners.iter().enumerate() {
             for (b, addr_b) in &listeners[i + 1..] {
-                if addr_a == addr_b && addr_a.port() != 0 {
+                if addr_a.clashes_with(addr_b) {
                     return Err(ConfigError::SameAddress {
                         a,
                         b,
-                        addr: *addr_a,
+                        addr: addr_a.clone(),
                     });
                 }
             }
@@ -322,6 +325,30 @@ mod tests {
             e.to_string(),
             "--grpc-listen and --http-listen both listen on 127.0.0.1:9001"
         );
+        let e = parse(&[
+            "--grpc-listen",
+            "unix:/run/stepup.sock",
+            "--http-listen",
+            "unix:/run/stepup.sock",
+        ])
+        .unwrap()
+        .validate()
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--grpc-listen and --http-listen both listen on unix:/run/stepup.sock"
+        );
+        let c = parse(&[
+            "--grpc-listen",
+            "unix:/run/g.sock",
+            "--http-listen",
+            "unix:/run/h.sock",
+        ])
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.grpc_listen.to_string(), "unix:/run/g.sock");
+        let e = parse(&["--grpc-listen", "unix:"]).unwrap_err();
+        assert!(e.to_string().contains("needs a socket path"), "{e}");
         let e = parse(&["--policy-refresh-secs", "0"])
             .unwrap()
             .validate()

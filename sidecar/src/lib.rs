@@ -5,8 +5,8 @@
 //!
 //! | listener | default | what |
 //! |---|---|---|
-//! | gRPC | `127.0.0.1:9001` | `envoy.service.auth.v3.Authorization/Check` ([`grpc`]) |
-//! | HTTP check | `127.0.0.1:9002` | Envoy `http_service` mode under `/authz` ([`http_check`]) |
+//! | gRPC | `127.0.0.1:9001` (or `unix:<path>`, [`listen`]) | `envoy.service.auth.v3.Authorization/Check` ([`grpc`]) |
+//! | HTTP check | `127.0.0.1:9002` (or `unix:<path>`) | Envoy `http_service` mode under `/authz` ([`http_check`]) |
 //! | step-up API | `127.0.0.1:9003` | `POST /initiate-auth`, `POST /respond-to-challenge`, CORS preflight ([`stepup_core::api`]) |
 //! | admin | `127.0.0.1:9004` | `/healthz`, `/readyz`, `/metrics` ([`admin`]) |
 //!
@@ -20,6 +20,7 @@ pub mod admin;
 pub mod config;
 pub mod grpc;
 pub mod http_check;
+pub mod listen;
 pub mod serve;
 pub mod telemetry;
 #[cfg(test)]
@@ -28,7 +29,7 @@ pub mod wiring;
 
 pub use config::Config;
 pub use serve::{
-    BoundAddrs, DRAIN_TIMEOUT, Listeners, RunningSidecar, ServeOptions, serve, spawn,
+    BoundAddrs, DRAIN_TIMEOUT, Listeners, RunningSidecar, ServeOptions, serve, spawn, spawn_on,
     spawn_with_api,
 };
 pub use stepup_core::refresh::initial_load;

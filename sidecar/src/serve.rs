@@ -1,6 +1,8 @@
-//! Serving: the four listeners, the servers on them, and draining on shutdown;
-//! [`serve`] for `main`, [`spawn`] / [`spawn_with_api`] for tests and embedding.
+//! Serving: the four listeners (the two checks on TCP or a Unix socket, see [`listen`]),
+//! the servers on them, and draining on shutdown; [`serve`] for `main`, [`spawn`] /
+//! [`spawn_with_api`] / [`spawn_on`] for tests and embedding.
 
+use crate::listen::{ListenAddr, Listener};
 use crate::*;
 use anyhow::Context;
 use axum::Router;
@@ -21,9 +23,9 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 #[derive(Debug)]
 pub struct Listeners {
     /// gRPC ext_authz.
-    pub grpc: TcpListener,
+    pub grpc: Listener,
     /// HTTP ext_authz.
-    pub http: TcpListener,
+    pub http: Listener,
     /// Health, readiness, metrics.
     pub admin: TcpListener,
     /// The step-up API listener and its router, when served.
@@ -31,12 +33,12 @@ pub struct Listeners {
 }
 
 /// Where the listeners ended up (useful with port 0).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BoundAddrs {
     /// gRPC ext_authz.
-    pub grpc: SocketAddr,
+    pub grpc: ListenAddr,
     /// HTTP ext_authz.
-    pub http: SocketAddr,
+    pub http: ListenAddr,
     /// Health, readiness, metrics.
     pub admin: SocketAddr,
     /// The step-up API, if served.
@@ -52,13 +54,13 @@ pub(crate) async fn bind(what: &str, addr: SocketAddr) -> anyhow::Result<TcpList
 impl Listeners {
     /// Binds the three ext_authz-side listeners (the API listener is added separately).
     pub async fn bind(
-        grpc: SocketAddr,
-        http: SocketAddr,
+        grpc: &ListenAddr,
+        http: &ListenAddr,
         admin: SocketAddr,
     ) -> anyhow::Result<Listeners> {
         Ok(Listeners {
-            grpc: bind("gRPC", grpc).await?,
-            http: bind("HTTP check", http).await?,
+            grpc: grpc.bind("gRPC").await?,
+            http: http.bind("HTTP check").await?,
             admin: bind("admin", admin).await?,
             api: None,
         })
@@ -101,6 +103,31 @@ async fn until_shutdown(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
 }
 
+/// Serves `router` on `listener` until `rx` says stop.
+async fn serve_http<L>(
+    name: &'static str,
+    listener: L,
+    router: Router,
+    rx: watch::Receiver<bool>,
+) -> anyhow::Result<&'static str>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    axum::serve(listener, router)
+        .with_graceful_shutdown(until_shutdown(rx))
+        .await
+        .with_context(|| format!("{name} listener"))?;
+    Ok(name)
+}
+
+/// A TCP listener whose connections send small writes at once (no Nagle delay).
+fn nodelay(tcp: TcpListener) -> impl axum::serve::Listener<Addr = SocketAddr> {
+    tcp.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    })
+}
+
 /// Serves every listener with `engine` until `shutdown` completes (or a listener fails),
 /// then stops accepting and lets in-flight requests finish for up to [`DRAIN_TIMEOUT`].
 pub async fn serve(
@@ -112,46 +139,49 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut servers: JoinSet<anyhow::Result<&'static str>> = JoinSet::new();
 
-    let incoming =
-        tonic::transport::server::TcpIncoming::from(listeners.grpc).with_nodelay(Some(true));
     let grpc_service = grpc::ExtAuthzService::new(engine.clone()).into_server();
     let rx = stop_rx.clone();
     servers.spawn(async move {
-        tonic::transport::Server::builder()
-            .serve_with_incoming_shutdown(grpc_service, incoming, until_shutdown(rx))
-            .await
-            .context("gRPC listener")?;
+        let server = tonic::transport::Server::builder();
+        match listeners.grpc {
+            Listener::Tcp(tcp) => {
+                let incoming =
+                    tonic::transport::server::TcpIncoming::from(tcp).with_nodelay(Some(true));
+                server
+                    .serve_with_incoming_shutdown(grpc_service, incoming, until_shutdown(rx))
+                    .await
+            }
+            Listener::Unix(unix, _file) => {
+                let incoming = tokio_stream::wrappers::UnixListenerStream::new(unix);
+                server
+                    .serve_with_incoming_shutdown(grpc_service, incoming, until_shutdown(rx))
+                    .await
+            }
+        }
+        .context("gRPC listener")?;
         Ok("gRPC")
     });
 
-    let http_routers = [
-        (
-            "HTTP check",
-            listeners.http,
-            http_check::router(engine.clone(), options.path_prefix.clone()),
-        ),
-        (
-            "admin",
-            listeners.admin,
-            admin::router(engine.clone(), options.metrics.clone()),
-        ),
-    ];
-    for (name, listener, router) in http_routers.into_iter().chain(
+    let http_check = http_check::router(engine.clone(), options.path_prefix.clone());
+    let rx = stop_rx.clone();
+    servers.spawn(async move {
+        let name = "HTTP check";
+        match listeners.http {
+            Listener::Tcp(tcp) => serve_http(name, nodelay(tcp), http_check, rx).await,
+            Listener::Unix(unix, _file) => serve_http(name, unix, http_check, rx).await,
+        }
+    });
+    let tcp_routers = [(
+        "admin",
+        listeners.admin,
+        admin::router(engine.clone(), options.metrics.clone()),
+    )];
+    for (name, listener, router) in tcp_routers.into_iter().chain(
         listeners
             .api
             .map(|(listener, router)| ("step-up API", listener, router)),
     ) {
-        let rx = stop_rx.clone();
-        servers.spawn(async move {
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            axum::serve(listener, router)
-                .with_graceful_shutdown(until_shutdown(rx))
-                .await
-                .with_context(|| format!("{name} listener"))?;
-            Ok(name)
-        });
+        servers.spawn(serve_http(name, nodelay(listener), router, stop_rx.clone()));
     }
 
     let mut errors: Vec<anyhow::Error> = Vec::new();
@@ -244,10 +274,20 @@ async fn spawn_inner(
     options: ServeOptions,
 ) -> anyhow::Result<RunningSidecar> {
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut listeners = Listeners::bind(any, any, any).await?;
+    let mut listeners = Listeners::bind(&ListenAddr::Tcp(any), &ListenAddr::Tcp(any), any).await?;
     if let Some(router) = api {
         listeners.api = Some((bind("step-up API", any).await?, router));
     }
+    spawn_on(engine, listeners, options)
+}
+
+/// Serves `engine` on listeners the caller bound (a Unix socket for a check, say) in a
+/// background task.
+pub fn spawn_on(
+    engine: Engine,
+    listeners: Listeners,
+    options: ServeOptions,
+) -> anyhow::Result<RunningSidecar> {
     let addrs = listeners.addrs()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(serve(engine, listeners, options, async move {

@@ -102,8 +102,12 @@ pub async fn run(config: Config, metrics: Option<PrometheusHandle>) -> anyhow::R
         "starting stepup-sidecar"
     );
 
-    let mut listeners =
-        Listeners::bind(config.grpc_listen, config.http_listen, config.admin_listen).await?;
+    let mut listeners = Listeners::bind(
+        &config.grpc_listen,
+        &config.http_listen,
+        config.admin_listen,
+    )
+    .await?;
     listeners.api = Some((
         bind("step-up API", config.api_listen).await?,
         stepup_core::api::router(parts.api),
@@ -212,7 +216,9 @@ mod tests {
         .await
         .unwrap();
         let api = running.addrs.api.expect("an API listener");
-        assert!(![running.addrs.grpc, running.addrs.http, running.addrs.admin].contains(&api));
+        let others = [&running.addrs.grpc, &running.addrs.http];
+        assert!(!others.iter().any(|a| a.tcp() == Some(api)));
+        assert_ne!(running.addrs.admin, api);
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
         let r = http
             .request(

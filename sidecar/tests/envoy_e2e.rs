@@ -1,6 +1,7 @@
 //! The sidecar behind a real Envoy 1.40, in both ext_authz modes, with moto as Cognito and
 //! DynamoDB Local as the tables: named scenarios, each one `#[tokio::test]` per mode
-//! (`<scenario>::grpc`, `<scenario>::http`) with a fixture of its own (see [`e2e`]), so
+//! (`<scenario>::grpc`, `<scenario>::http`, and `<scenario>::grpc_uds`: gRPC over a Unix
+//! domain socket, Envoy's `pipe` address) with a fixture of its own (see [`e2e`]), so
 //! that a failure names the scenario and the mode that broke.
 //!
 //! The step-up API is used as its default verification wants it (`cognito-mfa`): the
@@ -39,8 +40,9 @@ mod outage;
 #[path = "envoy_e2e/step_up.rs"]
 mod step_up;
 
-/// One `#[tokio::test]` per scenario and ext_authz mode: `<scenario>::grpc` and
-/// `<scenario>::http`, so that both modes of a scenario run side by side. A scenario is
+/// One `#[tokio::test]` per scenario and ext_authz mode: `<scenario>::grpc`,
+/// `<scenario>::http` and `<scenario>::grpc_uds`, so that the modes of a scenario run
+/// side by side. A scenario is
 /// an `async fn(Setup)` of the module named before it.
 macro_rules! scenarios {
     ($($group:ident :: $scenario:ident),+ $(,)?) => {
@@ -57,6 +59,12 @@ macro_rules! scenarios {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn http() {
                     let setup = Setup::new(Mode::Http, stringify!($scenario));
+                    super::$group::$scenario(setup).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn grpc_uds() {
+                    let setup = Setup::new(Mode::Grpc, stringify!($scenario)).over_unix_socket();
                     super::$group::$scenario(setup).await;
                 }
             }

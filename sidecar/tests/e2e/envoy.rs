@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
+use stepup_sidecar::listen::ListenAddr;
 
 /// `scripts/envoy.sh install` (once per test process) and the binary it printed.
 pub fn bin() -> PathBuf {
@@ -64,12 +65,29 @@ pub struct Envoy {
 
 impl Envoy {
     /// Renders `examples/envoy/envoy-<mode>.yaml` with these ports, validates it and
-    /// starts Envoy; returns once its admin interface says `LIVE`.
-    pub async fn start(bin: &Path, mode: Mode, upstream: u16, authz: u16, api: u16) -> Envoy {
-        let template = std::fs::read_to_string(
+    /// starts Envoy; returns once its admin interface says `LIVE`. A Unix socket `authz`
+    /// becomes the check cluster's `pipe` address, as the example's comment says.
+    pub async fn start(
+        bin: &Path,
+        mode: Mode,
+        upstream: u16,
+        authz: &ListenAddr,
+        api: u16,
+    ) -> Envoy {
+        let mut template = std::fs::read_to_string(
             workspace_root().join(format!("examples/envoy/envoy-{}.yaml", mode.name())),
         )
         .unwrap();
+        let authz_port = match authz {
+            ListenAddr::Tcp(addr) => addr.port().to_string(),
+            ListenAddr::Unix(path) => {
+                let tcp = "{socket_address: {address: 127.0.0.1, port_value: ${AUTHZ_PORT}}}";
+                assert!(template.contains(tcp), "the check cluster's address");
+                template =
+                    template.replace(tcp, &format!("{{pipe: {{path: {}}}}}", path.display()));
+                String::new()
+            }
+        };
         // A free port may be taken by someone else before Envoy binds it (many scenarios
         // start at once): then Envoy exits, and it is started again on other ports.
         for _ in 0..5 {
@@ -78,16 +96,23 @@ impl Envoy {
                 .replace("${LISTEN_PORT}", &port.to_string())
                 .replace("${ADMIN_PORT}", &admin_port.to_string())
                 .replace("${UPSTREAM_PORT}", &upstream.to_string())
-                .replace("${AUTHZ_PORT}", &authz.to_string())
+                .replace("${AUTHZ_PORT}", &authz_port)
                 .replace("${API_PORT}", &api.to_string());
             assert!(!config.contains("${"), "unfilled placeholder");
             let dir = tempfile::tempdir().unwrap();
             let cfg = dir.path().join("envoy.yaml");
             std::fs::write(&cfg, config).unwrap();
 
-            // The configurations of one mode differ in port numbers only: validated once.
-            static VALIDATED: [OnceLock<()>; 2] = [OnceLock::new(), OnceLock::new()];
-            VALIDATED[mode as usize].get_or_init(|| validate(bin, &cfg));
+            // The configurations of one mode and transport differ in port numbers and
+            // socket paths only: validated once.
+            static VALIDATED: [OnceLock<()>; 4] = [
+                OnceLock::new(),
+                OnceLock::new(),
+                OnceLock::new(),
+                OnceLock::new(),
+            ];
+            let unix = usize::from(authz.tcp().is_none());
+            VALIDATED[mode as usize * 2 + unix].get_or_init(|| validate(bin, &cfg));
 
             let log = dir.path().join("envoy.log");
             let log_file = std::fs::File::create(&log).unwrap();

@@ -27,6 +27,7 @@ pub mod envoy;
 pub mod requests;
 
 use clap::Parser;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use stepup_core::api::Verification;
@@ -38,7 +39,8 @@ use stepup_core::store::dynamo::{self, DynamoSessionStore};
 use stepup_core::testkit::components;
 use stepup_core::testkit::moto::{self, MotoPool};
 use stepup_core::token::HttpJwksFetcher;
-use stepup_sidecar::{AwsClients, Config, Parts, RunningSidecar, ServeOptions};
+use stepup_sidecar::listen::ListenAddr;
+use stepup_sidecar::{AwsClients, Config, Listeners, Parts, RunningSidecar, ServeOptions};
 use tokio::task::JoinHandle;
 
 pub use cognito::User;
@@ -102,6 +104,7 @@ pub struct Setup {
     scenario: &'static str,
     verification: Option<Verification>,
     dynamodb: Option<String>,
+    unix_socket: bool,
 }
 
 impl Setup {
@@ -112,7 +115,21 @@ impl Setup {
             scenario,
             verification: None,
             dynamodb: None,
+            unix_socket: false,
         }
+    }
+
+    /// The check goes over a Unix domain socket (`--grpc-listen unix:…` / Envoy `pipe`)
+    /// instead of TCP.
+    pub fn over_unix_socket(mut self) -> Setup {
+        self.unix_socket = true;
+        self
+    }
+
+    /// The mode, and `-uds` over a Unix socket: in table and user names and messages.
+    fn label(&self) -> String {
+        let uds = if self.unix_socket { "-uds" } else { "" };
+        format!("{}{uds}", self.mode.name())
     }
 
     /// The sidecar runs with `--verification seed-compatible` (the default is
@@ -137,7 +154,7 @@ impl Setup {
         let bin = envoy::bin();
         // Unique per scenario and process: table prefix, pool and user names.
         let short: String = self.scenario.chars().take(32).collect();
-        let run = format!("{}-{short}-{}", self.mode.name(), std::process::id());
+        let run = format!("{}-{short}-{}", self.label(), std::process::id());
         let ddb = self.dynamodb.unwrap_or(shared_ddb);
         let names = TableNames::with_prefix(&run);
 
@@ -210,17 +227,30 @@ impl Setup {
         // No background policy refresh: a scenario refreshes by hand where it matters.
         // (While the outage scenario re-creates DynamoDB Local's in-memory tables, a
         // refresh could read the empty setting table, which rightly means "no rules".)
-        let sidecar = stepup_sidecar::spawn_with_api(
-            parts.engine.clone(),
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let socket_dir = tempfile::tempdir().unwrap();
+        let check = if self.unix_socket {
+            ListenAddr::Unix(socket_dir.path().join("check.sock"))
+        } else {
+            ListenAddr::Tcp(any)
+        };
+        let tcp = ListenAddr::Tcp(any);
+        let (grpc, http) = match self.mode {
+            Mode::Grpc => (&check, &tcp),
+            Mode::Http => (&tcp, &check),
+        };
+        let mut listeners = Listeners::bind(grpc, http, any).await.unwrap();
+        listeners.api = Some((
+            tokio::net::TcpListener::bind(any).await.unwrap(),
             stepup_core::api::router(parts.api.clone()),
-            ServeOptions::default(),
-        )
-        .await
-        .unwrap();
+        ));
+        let sidecar =
+            stepup_sidecar::spawn_on(parts.engine.clone(), listeners, ServeOptions::default())
+                .unwrap();
         let (upstream, upstream_task) = requests::start_upstream().await;
         let authz = match self.mode {
-            Mode::Grpc => sidecar.addrs.grpc.port(),
-            Mode::Http => sidecar.addrs.http.port(),
+            Mode::Grpc => &sidecar.addrs.grpc,
+            Mode::Http => &sidecar.addrs.http,
         };
         let envoy = Envoy::start(
             &bin,
@@ -243,6 +273,7 @@ impl Setup {
             ddb,
             sidecar: Some(sidecar),
             servers: vec![jwks_task, upstream_task],
+            _socket_dir: socket_dir,
         })
     }
 }
@@ -272,6 +303,8 @@ pub struct Fixture {
     sidecar: Option<RunningSidecar>,
     /// The JWKS server and the upstream, stopped on drop.
     servers: Vec<JoinHandle<()>>,
+    /// Where a Unix socket check listens.
+    _socket_dir: tempfile::TempDir,
 }
 
 impl Fixture {
