@@ -1,11 +1,13 @@
 //! The world both decision benchmarks run in: the seed's two items among 150 other rules
 //! (exact, template and prefix), a completed session in the in-memory store, and a token
-//! signed by the test key — every cache warm. With `token_cache_size` 0 the RS256
+//! signed by the test key — every cache warm, the completed session answered by the
+//! completion cache (the sidecar's default). With `token_cache_size` 0 the RS256
 //! signature is verified on every call (a token seen for the first time); otherwise the
 //! verified-token cache answers (the same token again).
 
 use std::sync::Arc;
 use stepup_core::clock::UnixSeconds;
+use stepup_core::completion_cache::CompletionCache;
 use stepup_core::engine::{Engine, EngineConfig};
 use stepup_core::item::{Attr, Item};
 use stepup_core::policy::{PolicyCache, PolicyIndex};
@@ -67,6 +69,8 @@ pub fn world(rt: &tokio::runtime::Runtime, token_cache_size: usize) -> (Engine, 
             sessions.clone(),
             EngineConfig::default(),
         )
+        // The completion cache as the sidecar runs it by default (30 s, 10000 sessions).
+        .with_completion_cache(Arc::new(CompletionCache::new(10_000, 30)))
     });
     (
         engine,

@@ -18,6 +18,7 @@ pub use item::{MalformedItem, rule_from_item, rule_to_item};
 pub use template::{Template, TemplateError};
 
 use crate::session::Factor;
+use std::borrow::Cow;
 use std::fmt;
 
 /// `stepUpState` of a setting item, ordered from least to most strict.
@@ -184,7 +185,7 @@ impl HostPattern {
             }
             Some(_) => None,
             None if s.contains('*') => None,
-            None => Some(HostPattern::Exact(s)),
+            None => Some(HostPattern::Exact(s.into_owned())),
         }
     }
 
@@ -206,8 +207,9 @@ impl HostPattern {
 }
 
 /// A `Host`/`:authority` value as rules see it: lower case, without port, without a
-/// trailing dot. IPv6 literals keep their brackets.
-pub fn canonical_host(host: &str) -> String {
+/// trailing dot. IPv6 literals keep their brackets. Borrowed (no allocation) when the
+/// value is already lower case, as clients send it.
+pub fn canonical_host(host: &str) -> Cow<'_, str> {
     let host = host.trim();
     let without_port = if let Some(end) = host.strip_prefix('[').and_then(|h| h.find(']')) {
         &host[..end + 2]
@@ -217,7 +219,12 @@ pub fn canonical_host(host: &str) -> String {
             _ => host,
         }
     };
-    without_port.trim_end_matches('.').to_ascii_lowercase()
+    let host = without_port.trim_end_matches('.');
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    }
 }
 
 /// One rule of the setting table.

@@ -86,12 +86,15 @@ impl TokenCache {
             .get(digest)
             .filter(|entry| entry.generation == generation)
             .map(|entry| entry.claims);
-        let (counter, label) = match found {
-            Some(_) => (&self.hits, "hit"),
-            None => (&self.misses, "miss"),
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("stepup_token_cache_total", "result" => label).increment(1);
+        // Literal labels: the metrics macro then builds its key at compile time, with no
+        // allocation per call.
+        if found.is_some() {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("stepup_token_cache_total", "result" => "hit").increment(1);
+        } else {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("stepup_token_cache_total", "result" => "miss").increment(1);
+        }
         found
     }
 
