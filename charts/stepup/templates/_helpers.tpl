@@ -154,3 +154,16 @@ topologySpreadConstraints:
 priorityClassName: {{ . }}
 {{- end }}
 {{- end }}
+
+{{/* Labels of the monitoring objects: the standard ones and monitoring.labels. */}}
+{{- define "stepup.monitoring.labels" -}}
+{{ include "stepup.labels" (dict "ctx" . "component" "monitoring") }}
+{{- with .Values.monitoring.labels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* The alerts' runbook page: monitoring.prometheusRule.runbookUrl, else the docs page under the chart's home. */}}
+{{- define "stepup.monitoring.runbookUrl" -}}
+{{- default (printf "%s/blob/main/docs/rolling-out-a-policy.md" (trimSuffix "/" .Chart.Home)) .Values.monitoring.prometheusRule.runbookUrl }}
+{{- end }}
