@@ -27,13 +27,14 @@
 # - Primary figure, CPU time per request: utime+stime (/proc/<pid>/stat fields 14 and 15,
 #   clock ticks of `getconf CLK_TCK`, all threads) of the Envoy under test plus the sidecar
 #   it calls, read before and after each run, divided by the requests wrk completed. (For
-#   bare and jwt_authn the TCP sidecar is counted too; it is idle there.) The kernel has no
-#   IRQ time accounting on most distro kernels, so loopback softirq work done in a process's
-#   context is in its stime.
+#   bare and jwt_authn the TCP sidecar is counted too; it is idle there.) Without
+#   CONFIG_IRQ_TIME_ACCOUNTING (as on the host of the documented runs) loopback softirq work
+#   done in a process's context is in its stime; with it, that work is left out.
 # - Secondary: requests/s at saturation, p50/p99 at one connection (wrk --latency). Each
 #   figure: median and min-max over the reps, and the ratio of the median to jwt_authn's.
-#   The saturation table also shows how busy each CPU was (from /proc/stat): the stack's CPU
-#   near 100% means requests/s measures the stack, not the load generator.
+#   The saturation table also shows the stack's CPU time over wall time (near 100%:
+#   requests/s measures the stack, not the load generator) and how busy each pinned CPU
+#   was for all processes (/proc/stat): more than the stack's share is other load.
 # - Pinning (taskset; tokio sizes its worker pool from the affinity mask, so the sidecar
 #   runs one worker, like Envoy's one): wrk on the first CPU of this process's affinity
 #   list, every Envoy and both sidecars on the second. The upstream and DynamoDB Local go
