@@ -86,6 +86,24 @@ pub fn now() -> UnixSeconds {
     unix_seconds(SystemTime::now())
 }
 
+/// A monotonic timer for durations that are measured, never decided on (the decision
+/// log's and the latency metrics' durations).
+#[derive(Debug, Clone, Copy)]
+pub struct Stopwatch(std::time::Instant);
+
+impl Stopwatch {
+    /// Starts it.
+    #[allow(clippy::disallowed_methods)]
+    pub fn start() -> Stopwatch {
+        Stopwatch(std::time::Instant::now())
+    }
+
+    /// The time since [`Stopwatch::start`].
+    pub fn elapsed(&self) -> std::time::Duration {
+        self.0.elapsed()
+    }
+}
+
 /// `t` in Unix seconds; [`BROKEN_CLOCK`] before 1970.
 pub fn unix_seconds(t: SystemTime) -> UnixSeconds {
     t.duration_since(UNIX_EPOCH)

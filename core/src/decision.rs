@@ -29,8 +29,12 @@ pub const STATUS_HEADER: &str = "x-stepup-status";
 pub const USER_HEADER: &str = "x-stepup-user";
 /// Header naming the OAuth client for the upstream.
 pub const CLIENT_HEADER: &str = "x-stepup-client-id";
+/// Header naming, for a request allowed only because its rule is audited, the outcome it
+/// would have had (`required`, `deny` or `error`); `none` on every other allow, so that a
+/// value sent by the client never reaches the upstream.
+pub const AUDIT_HEADER: &str = "x-stepup-audit";
 /// Headers an enforcement point must remove from client requests before adding its own.
-pub const UPSTREAM_HEADERS: [&str; 3] = [STATUS_HEADER, USER_HEADER, CLIENT_HEADER];
+pub const UPSTREAM_HEADERS: [&str; 4] = [STATUS_HEADER, USER_HEADER, CLIENT_HEADER, AUDIT_HEADER];
 
 /// Why a request is allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +43,17 @@ pub enum AllowStatus {
     NotRequired,
     /// A step-up rule is satisfied.
     Complete,
+    /// The governing rule is audited (report-only) and would have refused the request.
+    Audit(Audited),
+}
+
+/// What an audited request would have got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Audited {
+    /// The label of the decision it would have had: `required`, `deny` or `error`.
+    pub outcome: &'static str,
+    /// Its reason ([`Decision::reason`]).
+    pub reason: &'static str,
 }
 
 impl AllowStatus {
@@ -47,6 +62,7 @@ impl AllowStatus {
         match self {
             AllowStatus::NotRequired => "not_required",
             AllowStatus::Complete => "complete",
+            AllowStatus::Audit(_) => "audit",
         }
     }
 }
@@ -291,6 +307,23 @@ fn fresh(max_age: Option<u64>, at: Option<UnixSeconds>, now: UnixSeconds) -> boo
     }
 }
 
+/// The decision under an audited (report-only) rule: a challenge or a denial becomes an
+/// allow marked [`AllowStatus::Audit`] with the outcome it would have had; any other
+/// decision stays as it is. A token that does not verify is never audited away: that
+/// check is not a rule's.
+pub fn audit(decision: Decision, claims: &AccessClaims) -> Decision {
+    match decision {
+        Decision::StepUpRequired(_) | Decision::Denied(_) => allow(
+            claims,
+            AllowStatus::Audit(Audited {
+                outcome: decision.label(),
+                reason: decision.reason(),
+            }),
+        ),
+        other => other,
+    }
+}
+
 fn allow(claims: &AccessClaims, status: AllowStatus) -> Decision {
     Decision::Allow {
         status,
@@ -349,6 +382,28 @@ impl Decision {
             Decision::StepUpRequired(_) => "required",
             Decision::Denied(r) if r.is_error() => "error",
             Decision::Denied(_) => "deny",
+        }
+    }
+
+    /// Why, in one word: the allow status, the 401's [`AuthFailure::metric_label`],
+    /// `step_up_required`, or the 403's [`DenyReason::code`].
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Decision::Allow { status, .. } => status.as_str(),
+            Decision::Unauthenticated { reason } => reason.metric_label(),
+            Decision::StepUpRequired(_) => "step_up_required",
+            Decision::Denied(r) => r.code(),
+        }
+    }
+
+    /// For a request allowed only because its rule is audited: what it would have got.
+    pub fn audited(&self) -> Option<Audited> {
+        match self {
+            Decision::Allow {
+                status: AllowStatus::Audit(audited),
+                ..
+            } => Some(*audited),
+            _ => None,
         }
     }
 
@@ -442,6 +497,14 @@ impl Decision {
                 (STATUS_HEADER, status.as_str().to_owned()),
                 (USER_HEADER, clean(user)),
                 (CLIENT_HEADER, clean(client_id)),
+                (
+                    AUDIT_HEADER,
+                    match status {
+                        AllowStatus::Audit(a) => a.outcome,
+                        _ => "none",
+                    }
+                    .to_owned(),
+                ),
             ],
             _ => Vec::new(),
         }

@@ -13,12 +13,14 @@
 //! layer) calls [`Engine::check`] and renders the [`Decision`].
 
 use crate::canonical::canonicalize;
-use crate::clock::UnixSeconds;
+use crate::clock::{Stopwatch, UnixSeconds};
 use crate::completion_cache::CompletionCache;
 use crate::decision::{self, AuthFailure, Decision, DenyReason, Stage, TokenOutcome};
-use crate::policy::{PolicyCache, canonical_host};
+use crate::decision_log::{DecisionLog, Entry, hash_jti};
+use crate::policy::{Enforcement, PolicyCache, Rule, canonical_host};
 use crate::session::Session;
 use crate::store::{SessionStore, StoreError};
+use crate::token::AccessClaims;
 use crate::token::{BearerError, TokenVerifier, extract_bearer};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -29,6 +31,9 @@ pub struct EngineConfig {
     /// Key sessions by the token's `origin_jti` instead of its `jti`, so that a step-up
     /// survives a token refresh (DESIGN.md "Session table").
     pub use_origin_jti: bool,
+    /// [`Enforcement::Audit`] makes every rule report-only (trying stepup on live
+    /// traffic); [`Enforcement::Enforce`] leaves it to each rule.
+    pub enforcement: Enforcement,
 }
 
 /// The parts of a request the decision looks at.
@@ -51,6 +56,7 @@ pub struct Engine {
     verifier: Arc<TokenVerifier>,
     sessions: Arc<dyn SessionStore>,
     completions: Option<Arc<CompletionCache>>,
+    log: Option<Arc<DecisionLog>>,
     config: EngineConfig,
 }
 
@@ -67,8 +73,15 @@ impl Engine {
             verifier,
             sessions,
             completions: None,
+            log: None,
             config,
         }
+    }
+
+    /// Writes refused, audited and sampled allowed decisions to `log`.
+    pub fn with_decision_log(mut self, log: Arc<DecisionLog>) -> Engine {
+        self.log = Some(log);
+        self
     }
 
     /// Caches completed step-ups (see [`CompletionCache`]), so that a stepped-up token's
@@ -98,14 +111,51 @@ impl Engine {
         self.config
     }
 
-    /// Decides one request at `now`.
+    /// Decides one request at `now`; counts it, and logs it when the decision log wants it.
     pub async fn check(&self, req: &CheckRequest<'_>, now: UnixSeconds) -> Decision {
-        let decision = self.check_inner(req, now).await;
+        let watch = Stopwatch::start();
+        let mut seen = Seen::default();
+        let decision = self.check_inner(req, now, &mut seen).await;
         count_decision(&decision);
+        if let Some(audited) = decision.audited() {
+            metrics::counter!("stepup_audit_total", "outcome" => audited.outcome).increment(1);
+        }
+        if let Some([rule, policy]) = &seen.rule_labels {
+            metrics::counter!("stepup_rule_decisions_total", "rule" => rule.clone(),
+                "policy" => policy.clone(), "outcome" => decision.label())
+            .increment(1);
+        }
+        if let Some(log) = self.log.as_ref().filter(|log| log.wants(&decision)) {
+            let mut entry = Entry::new(&decision, now, watch.elapsed());
+            entry.rule = seen.rule.as_deref();
+            entry.policy = seen.policy.as_deref();
+            entry.method = seen.method.as_deref().unwrap_or(req.method);
+            entry.host = seen.host.as_deref().unwrap_or(req.host);
+            entry.path = seen.path.as_deref();
+            if let Some(claims) = &seen.claims {
+                entry.sub = Some(&claims.sub);
+                entry.client_id = Some(&claims.client_id);
+                entry.jti_sha256 = Some(hash_jti(&claims.jti));
+            }
+            log.write(&entry);
+        }
         decision
     }
 
-    async fn check_inner(&self, req: &CheckRequest<'_>, now: UnixSeconds) -> Decision {
+    /// Under global audit, `decision` (taken before any rule was found) is report-only.
+    fn globally(&self, decision: Decision, claims: &AccessClaims) -> Decision {
+        match self.config.enforcement {
+            Enforcement::Audit => decision::audit(decision, claims),
+            Enforcement::Enforce => decision,
+        }
+    }
+
+    async fn check_inner(
+        &self,
+        req: &CheckRequest<'_>,
+        now: UnixSeconds,
+        seen: &mut Seen,
+    ) -> Decision {
         let token = match extract_bearer(req.authorization) {
             Ok(token) => token,
             Err(e) => {
@@ -128,16 +178,17 @@ impl Engine {
                 };
             }
         };
+        let claims = &*seen.claims.insert(claims);
 
         let path = match canonicalize(req.path) {
             Ok(p) => p,
             Err(e) => {
                 tracing::debug!(reason = e.metric_label(), "path has no canonical form");
-                return Decision::Denied(DenyReason::MalformedPath);
+                return self.globally(Decision::Denied(DenyReason::MalformedPath), claims);
             }
         };
         let Some(index) = self.policies.current() else {
-            return Decision::Denied(DenyReason::PolicyUnavailable);
+            return self.globally(Decision::Denied(DenyReason::PolicyUnavailable), claims);
         };
         let method = if req.method.bytes().any(|b| b.is_ascii_lowercase()) {
             Cow::Owned(req.method.to_ascii_uppercase())
@@ -146,8 +197,38 @@ impl Engine {
         };
         let host = canonical_host(req.host);
         let rule = index.lookup(&method, &host, &path);
+        let decision = self.decide(claims, rule, now).await;
+        let audited = rule.is_some_and(|r| r.enforcement == Enforcement::Audit)
+            || self.config.enforcement == Enforcement::Audit;
+        let decision = if audited {
+            decision::audit(decision, claims)
+        } else {
+            decision
+        };
+        if let Some(rule) = rule {
+            seen.rule_labels = Some(rule.metric_labels().clone());
+            if self.log.is_some() {
+                seen.rule = Some(rule.id.clone());
+                seen.policy = rule.owner.clone();
+            }
+        }
+        if self.log.is_some() {
+            seen.method = Some(method.into_owned());
+            seen.host = Some(host.into_owned());
+            seen.path = Some(path.into_owned());
+        }
+        decision
+    }
 
-        match decision::decide(TokenOutcome::Valid(&claims), rule, now) {
+    /// The decision for a verified token under `rule` (enforced), reading the session
+    /// only when the rule needs one.
+    async fn decide(
+        &self,
+        claims: &AccessClaims,
+        rule: Option<&Rule>,
+        now: UnixSeconds,
+    ) -> Decision {
+        match decision::decide(TokenOutcome::Valid(claims), rule, now) {
             Stage::Done(d) => d,
             Stage::NeedSession { claims, rule } => {
                 let key = claims.session_key(self.config.use_origin_jti);
@@ -187,6 +268,19 @@ impl Engine {
             }
         }
     }
+}
+
+/// What a check learned on its way, for the metrics and the decision log. The log's
+/// strings are only copied when a log is configured.
+#[derive(Default)]
+struct Seen {
+    claims: Option<Arc<AccessClaims>>,
+    rule_labels: Option<[metrics::SharedString; 2]>,
+    rule: Option<String>,
+    policy: Option<String>,
+    method: Option<String>,
+    host: Option<String>,
+    path: Option<String>,
 }
 
 /// `stepup_decisions_total{outcome}`. One arm per outcome with a literal label: the metrics

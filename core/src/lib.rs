@@ -26,6 +26,7 @@ pub mod completion_cache;
 #[cfg(feature = "crd")]
 pub mod crd;
 pub mod decision;
+pub mod decision_log;
 pub mod engine;
 pub mod item;
 #[cfg(feature = "api")]

@@ -257,6 +257,7 @@ async fn origin_jti_mode_keeps_a_step_up_across_a_token_refresh() {
         w.sessions.clone(),
         EngineConfig {
             use_origin_jti: true,
+            ..EngineConfig::default()
         },
     );
     let mut c = w.issuer.claims("alice", "jti-refreshed", NOW);
@@ -511,5 +512,201 @@ async fn a_completed_session_does_not_satisfy_a_claims_only_rule() {
     assert_eq!(
         w.check("POST", "/transfer", Some(&t)).await.label(),
         "complete"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Audit (report-only) mode and the decision log
+
+/// An `Arc<Mutex<Vec<u8>>>` the decision log writes into; its lines as JSON.
+#[derive(Clone, Default)]
+struct LogLines(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogLines {
+    fn lines(&self) -> Vec<serde_json::Value> {
+        String::from_utf8(self.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+fn audited_items() -> Vec<Item> {
+    vec![
+        item(&[
+            ("id", Attr::s("audited-transfer")),
+            ("path", Attr::s("/payments/transfer")),
+            ("stepUpState", Attr::s("STEP_UP_REQUIRED")),
+            ("enforcement", Attr::s("AUDIT")),
+            ("owner", Attr::s("shop/payments")),
+        ]),
+        item(&[
+            ("id", Attr::s("audited-admin")),
+            ("path", Attr::s("/admin")),
+            ("match", Attr::s("PREFIX")),
+            ("stepUpState", Attr::s("STEP_UP_DENY")),
+            ("enforcement", Attr::s("audit")),
+        ]),
+        item(&[
+            ("id", Attr::s("typo")),
+            ("path", Attr::s("/typo")),
+            ("stepUpState", Attr::s("STEP_UP_DENY")),
+            ("enforcement", Attr::s("AUDITT")),
+        ]),
+    ]
+}
+
+fn with_log(w: &World, config: EngineConfig, sample_allows: f64) -> (Engine, LogLines) {
+    let lines = LogLines::default();
+    let log =
+        stepup_core::decision_log::DecisionLog::to_writer(Box::new(lines.clone()), sample_allows);
+    let engine = Engine::new(
+        w.engine.policies().clone(),
+        w.engine.verifier().clone(),
+        w.sessions.clone(),
+        config,
+    )
+    .with_decision_log(Arc::new(log));
+    (engine, lines)
+}
+
+async fn check_with(engine: &Engine, method: &str, path: &str, token: &str) -> Decision {
+    let auth = format!("Bearer {token}");
+    let req = CheckRequest {
+        method,
+        host: "API.example.com:443",
+        path,
+        authorization: Some(&auth),
+    };
+    engine.check(&req, NOW).await
+}
+
+#[tokio::test]
+async fn an_audited_rule_allows_what_it_would_refuse_and_says_what_it_would_have_done() {
+    let w = world(audited_items()).await;
+    let (engine, log) = with_log(&w, EngineConfig::default(), 0.0);
+    let t = w.issuer.token("alice", "jti-1", NOW);
+
+    let d = check_with(&engine, "POST", "/payments/transfer", &t).await;
+    assert!(d.is_allowed(), "{d:?}");
+    assert_eq!(d.label(), "audit");
+    assert_eq!(d.audited().unwrap().outcome, "required");
+    let headers = d.upstream_headers();
+    assert!(headers.contains(&("x-stepup-status", "audit".to_owned())));
+    assert!(headers.contains(&("x-stepup-audit", "required".to_owned())));
+
+    let d = check_with(&engine, "GET", "/admin/users", &t).await;
+    assert_eq!(d.audited().unwrap().outcome, "deny");
+
+    // The enforced rules around them are untouched, and a malformed enforcement value
+    // quarantines its item (enforced deny), as every malformed item.
+    assert!(
+        !check_with(&engine, "POST", "/transfer", &t)
+            .await
+            .is_allowed()
+    );
+    assert_eq!(
+        check_with(&engine, "GET", "/typo", &t).await,
+        Decision::Denied(DenyReason::Policy)
+    );
+    // An allow of an unaudited path says `none`, overwriting what a client may send.
+    let d = check_with(&engine, "GET", "/info", &t).await;
+    assert!(
+        d.upstream_headers()
+            .contains(&("x-stepup-audit", "none".to_owned()))
+    );
+    // A token that does not verify is never audited away.
+    let d = check_with(&engine, "POST", "/payments/transfer", "not-a-token").await;
+    assert_eq!(d.status_code(), 401);
+
+    let lines = log.lines();
+    assert_eq!(
+        lines.len(),
+        5,
+        "2 audited, 2 refused, 1 invalid token: {lines:#?}"
+    );
+    let audit = &lines[0];
+    assert_eq!(audit["log"], "stepup.decision");
+    assert_eq!(audit["outcome"], "audit");
+    assert_eq!(audit["would_have_been"], "required");
+    assert_eq!(audit["reason"], "step_up_required");
+    assert_eq!(audit["status"], 200);
+    assert_eq!(audit["rule"], "audited-transfer");
+    assert_eq!(audit["policy"], "shop/payments");
+    assert_eq!(audit["method"], "POST");
+    assert_eq!(audit["host"], "api.example.com");
+    assert_eq!(audit["path"], "/payments/transfer");
+    assert_eq!(audit["sub"], "sub-alice");
+    assert_eq!(audit["client_id"], stepup_core::testkit::TEST_CLIENT_ID);
+    assert_eq!(
+        audit["jti_sha256"],
+        stepup_core::decision_log::hash_jti("jti-1")
+    );
+    assert!(audit["duration_us"].as_u64().is_some());
+    assert_eq!(lines[1]["would_have_been"], "deny");
+    assert_eq!(lines[1]["reason"], "STEP_UP_DENY");
+    assert_eq!(lines[4]["reason"], "invalid_token");
+    assert!(lines[4]["sub"].is_null());
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert!(!text.contains(&t), "the token is never logged");
+    assert!(!text.contains("jti-1"), "the jti only hashed");
+}
+
+#[tokio::test]
+async fn global_audit_makes_every_rule_report_only_but_still_needs_a_valid_token() {
+    let w = world(vec![]).await;
+    let audit = EngineConfig {
+        enforcement: stepup_core::policy::Enforcement::Audit,
+        ..EngineConfig::default()
+    };
+    let (engine, log) = with_log(&w, audit, 0.0);
+    let t = w.issuer.token("alice", "jti-1", NOW);
+    let d = check_with(&engine, "POST", "/transfer", &t).await;
+    assert_eq!(d.audited().unwrap().outcome, "required");
+    // A store outage under global audit: what it would have been is `error`.
+    w.sessions.set_unavailable(true);
+    let d = check_with(&engine, "POST", "/transfer", &t).await;
+    assert_eq!(d.audited().unwrap().outcome, "error");
+    assert_eq!(d.audited().unwrap().reason, "SESSION_UNAVAILABLE");
+    w.sessions.set_unavailable(false);
+    assert_eq!(
+        check_with(&engine, "POST", "/transfer", "x")
+            .await
+            .status_code(),
+        401
+    );
+    assert_eq!(log.lines().len(), 3);
+}
+
+#[tokio::test]
+async fn allows_are_logged_only_when_sampled() {
+    let w = world(vec![]).await;
+    let t = w.issuer.token("alice", "jti-1", NOW);
+    let (engine, log) = with_log(&w, EngineConfig::default(), 0.0);
+    for _ in 0..20 {
+        assert!(check_with(&engine, "GET", "/info", &t).await.is_allowed());
+    }
+    assert!(log.lines().is_empty());
+    let (engine, log) = with_log(&w, EngineConfig::default(), 0.25);
+    for _ in 0..20 {
+        check_with(&engine, "GET", "/info", &t).await;
+    }
+    let lines = log.lines();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[0]["outcome"], "not_required");
+    assert!(
+        lines[0]["rule"].is_string(),
+        "the seed's /info item governs"
     );
 }

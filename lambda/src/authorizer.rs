@@ -124,6 +124,10 @@ fn context(
     if let Decision::Allow { client_id, .. } = decision {
         ctx.insert("client_id".into(), json!(client_id));
     }
+    if let Some(audited) = decision.audited() {
+        // What an audited (report-only) rule would have answered.
+        ctx.insert("audit".into(), json!(audited.outcome));
+    }
     if !decision.is_allowed() {
         let www = decision
             .www_authenticate()
@@ -153,6 +157,14 @@ fn username(decision: &Decision, authorization: Option<&str>) -> Option<String> 
     Some(claims.username)
 }
 
+/// The engine's decision, timed into an EMF line ([`crate::emf`]).
+async fn check(engine: &Engine, req: &CheckRequest<'_>, now: UnixSeconds) -> Decision {
+    let watch = stepup_core::clock::Stopwatch::start();
+    let decision = engine.check(req, now).await;
+    crate::emf::emit(&decision, watch.elapsed());
+    decision
+}
+
 /// Decides a REST API (v1) REQUEST authorizer event.
 pub async fn handle_rest(
     engine: &Engine,
@@ -172,7 +184,7 @@ pub async fn handle_rest(
         path: event.path.as_deref().unwrap_or(""),
         authorization,
     };
-    let decision = engine.check(&req, now).await;
+    let decision = check(engine, &req, now).await;
     match decision {
         // `ACCESS_DENIED` (a Deny policy) carries the context's `WWW-Authenticate`;
         // `UNAUTHORIZED` cannot say `error="invalid_request"`.
@@ -239,7 +251,7 @@ pub async fn handle_http(
         path,
         authorization,
     };
-    let decision = engine.check(&req, now).await;
+    let decision = check(engine, &req, now).await;
     let mut response = ApiGatewayV2CustomAuthorizerSimpleResponse::default();
     response.is_authorized = decision.is_allowed();
     response.context = match decision {

@@ -18,13 +18,13 @@
 
 pub mod authorizer;
 pub mod config;
+pub mod emf;
 
 use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
 use stepup_core::api::{ApiState, CognitoIdp};
 use stepup_core::completion_cache::CompletionCache;
-use stepup_core::engine::EngineConfig;
 use stepup_core::policy::PolicyCache;
 use stepup_core::store::dynamo::{DynamoSessionStore, DynamoSettingStore};
 use stepup_core::store::{SessionStore, SettingStore};
@@ -84,14 +84,16 @@ impl Deps {
             Arc::clone(&policies),
             Arc::clone(&verifier),
             sessions,
-            EngineConfig {
-                use_origin_jti: config.common.use_origin_jti(),
-            },
+            config.common.engine_config(),
         )
         .with_completion_cache(Arc::new(CompletionCache::new(
             COMPLETION_CACHE_CAPACITY,
             COMPLETION_CACHE_MAX_AGE_SECS,
         )));
+        let engine = match config.common.decision_log()? {
+            Some(log) => engine.with_decision_log(Arc::new(log)),
+            None => engine,
+        };
         initial_load(&engine, settings.as_ref(), INITIAL_LOAD_TIMEOUT).await;
         let tasks = vec![
             spawn_policy_refresh(policies, settings, config.policy_refresh()),

@@ -26,6 +26,10 @@ pub struct Readiness {
 pub trait ReadinessCheck: std::fmt::Debug + Send + Sync + 'static {
     /// The current readiness.
     fn readiness(&self) -> Readiness;
+
+    /// Sets gauges that are only true at the moment they are read (ages), just before
+    /// `/metrics` renders.
+    fn before_scrape(&self) {}
 }
 
 /// A readiness flag the binary sets when it is ready (the operator's).
@@ -81,11 +85,14 @@ async fn readyz<R: ReadinessCheck>(State(state): State<Arc<AdminState<R>>>) -> R
 
 async fn render_metrics<R: ReadinessCheck>(State(state): State<Arc<AdminState<R>>>) -> Response {
     match &state.metrics {
-        Some(handle) => (
-            [(CONTENT_TYPE, "text/plain; version=0.0.4")],
-            handle.render(),
-        )
-            .into_response(),
+        Some(handle) => {
+            state.check.before_scrape();
+            (
+                [(CONTENT_TYPE, "text/plain; version=0.0.4")],
+                handle.render(),
+            )
+                .into_response()
+        }
         None => (StatusCode::NOT_FOUND, "no metrics recorder installed\n").into_response(),
     }
 }

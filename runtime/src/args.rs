@@ -24,6 +24,9 @@
 use crate::aws::AwsEndpoints;
 use crate::{Error, Result};
 use clap::{ArgAction, Args};
+use stepup_core::decision_log::{DecisionLog, LogTarget};
+use stepup_core::engine::EngineConfig;
+use stepup_core::policy::Enforcement;
 use stepup_core::store::TableNames;
 use stepup_core::token::VerifierConfig;
 
@@ -197,6 +200,50 @@ pub struct CommonArgs {
     /// User pool, issuer, JWKS, client ids, Cognito endpoint, `use_origin_jti`.
     #[command(flatten)]
     pub identity: IdentityArgs,
+    /// Global audit mode and the decision log.
+    #[command(flatten)]
+    pub enforcement: EnforcementArgs,
+}
+
+/// How decisions are enforced and logged, at an enforcement point.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct EnforcementArgs {
+    /// `audit` makes every rule report-only: requests a rule would challenge or deny are
+    /// allowed, marked `x-stepup-status: audit`, logged and counted (for trying stepup on
+    /// live traffic). `enforce` (default) leaves it to each rule's own `enforcement`.
+    #[arg(long, env = "STEPUP_ENFORCEMENT", value_parser = parse_enforcement)]
+    pub enforcement: Option<Enforcement>,
+
+    /// Where the decision log (one JSON line per refused or audited decision) goes:
+    /// `stdout` (default; the process's own logs go to stderr), `file:<path>` or `off`.
+    #[arg(long, env = "STEPUP_DECISION_LOG")]
+    pub decision_log: Option<LogTarget>,
+
+    /// The share of allowed decisions also logged, 0 (default) to 1.
+    #[arg(long, env = "STEPUP_DECISION_LOG_SAMPLE_ALLOWS", value_parser = parse_share)]
+    pub decision_log_sample_allows: Option<Share>,
+}
+
+/// A share from 0 to 1, kept in millionths (so that settings compare exactly).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Share(u32);
+
+impl Share {
+    /// As a fraction.
+    pub fn as_f64(self) -> f64 {
+        f64::from(self.0) / 1e6
+    }
+}
+
+fn parse_share(value: &str) -> std::result::Result<Share, String> {
+    match value.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(Share((v * 1e6).round() as u32)),
+        _ => Err(format!("`{value}` is not a number from 0 to 1")),
+    }
+}
+
+fn parse_enforcement(value: &str) -> std::result::Result<Enforcement, String> {
+    Enforcement::parse(value.trim()).ok_or_else(|| format!("`{value}` is not enforce or audit"))
 }
 
 impl CommonArgs {
@@ -262,6 +309,31 @@ impl CommonArgs {
     /// Whether sessions are keyed by `origin_jti`.
     pub fn use_origin_jti(&self) -> bool {
         self.identity.use_origin_jti
+    }
+
+    /// The engine settings: `use_origin_jti` and the global enforcement.
+    pub fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            use_origin_jti: self.use_origin_jti(),
+            enforcement: self.enforcement.enforcement.unwrap_or_default(),
+        }
+    }
+
+    /// Opens the decision log (`None`: `--decision-log off`); an error names the file.
+    pub fn decision_log(&self) -> std::io::Result<Option<DecisionLog>> {
+        let target = self
+            .enforcement
+            .decision_log
+            .clone()
+            .unwrap_or(LogTarget::Stdout);
+        let sample = self
+            .enforcement
+            .decision_log_sample_allows
+            .unwrap_or_default()
+            .as_f64();
+        DecisionLog::open(&target, sample).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("opening the decision log {target}: {e}"))
+        })
     }
 }
 
@@ -453,6 +525,27 @@ mod tests {
         assert_eq!(v.allowed_client_ids, ["a", "b"]);
         let v = with(&[("STEPUP_JWKS_URL", "https://keys.example/jwks")]).verifier_config();
         assert_eq!(v.jwks_url, "https://keys.example/jwks");
+    }
+
+    #[test]
+    fn enforcement_and_the_decision_log_are_settings() {
+        let c = with(&[]);
+        assert_eq!(c.engine_config().enforcement, Enforcement::Enforce);
+        assert_eq!(c.enforcement.decision_log, None, "stdout when unset");
+        let c = with(&[
+            ("STEPUP_ENFORCEMENT", "Audit"),
+            ("STEPUP_DECISION_LOG", "off"),
+            ("STEPUP_DECISION_LOG_SAMPLE_ALLOWS", "0.25"),
+        ]);
+        assert_eq!(c.engine_config().enforcement, Enforcement::Audit);
+        assert!(c.decision_log().unwrap().is_none());
+        assert_eq!(
+            c.enforcement.decision_log_sample_allows.unwrap().as_f64(),
+            0.25
+        );
+        assert!(parse_share("1.5").is_err());
+        assert!(parse_share("-0.1").is_err());
+        assert!(parse_enforcement("report").is_err());
     }
 
     #[test]

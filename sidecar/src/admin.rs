@@ -21,6 +21,24 @@ impl ReadinessCheck for EngineReady {
             detail: format!("policy: {}\njwks: {}\n", loaded(policy), loaded(jwks)),
         }
     }
+
+    fn before_scrape(&self) {
+        record_ages(&self.0, stepup_core::clock::now());
+    }
+}
+
+/// `stepup_policy_index_age_seconds` and `stepup_jwks_age_seconds`: seconds since the last
+/// good setting-table read and JWKS load (absent until the first one), for alerts on a
+/// stale policy or key set.
+pub fn record_ages(engine: &Engine, now: stepup_core::clock::UnixSeconds) {
+    let policies = engine.policies();
+    if policies.is_loaded() {
+        metrics::gauge!("stepup_policy_index_age_seconds")
+            .set(now.seconds_since(policies.last_success()) as f64);
+    }
+    if let Some(at) = engine.verifier().jwks().loaded_at() {
+        metrics::gauge!("stepup_jwks_age_seconds").set(now.seconds_since(at) as f64);
+    }
 }
 
 /// The admin router; without a `metrics` handle `/metrics` answers 404.

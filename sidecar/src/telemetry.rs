@@ -7,22 +7,20 @@
 use metrics_exporter_prometheus::PrometheusHandle;
 use stepup_core::Decision;
 
-/// The latency histogram of one check, by `mode` (`grpc` | `http`).
-pub const CHECK_DURATION: &str = "stepup_check_duration_seconds";
+/// The latency histogram of one check, from request to answer, by `point` (`grpc` |
+/// `http`) and `outcome` (the decision label).
+pub const DECISION_DURATION: &str = stepup_runtime::metrics::DECISION_DURATION;
 /// Checks answered, by `mode` and `outcome` (the decision label).
 pub const CHECKS_TOTAL: &str = "stepup_checks_total";
-
-/// Buckets of [`CHECK_DURATION`]: a cached decision takes microseconds, a session read a
-/// few milliseconds; Envoy gives up after its `timeout` (2 s in the examples).
-pub const DURATION_BUCKETS: [f64; 14] = [
-    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    2.0,
-];
 
 /// Installs the process-wide Prometheus recorder with the sidecar's buckets (once, in
 /// `main`) and returns the handle `/metrics` renders.
 pub fn install_metrics() -> stepup_runtime::Result<PrometheusHandle> {
-    stepup_runtime::metrics::install_metrics(&[(CHECK_DURATION, &DURATION_BUCKETS)])
+    use stepup_runtime::metrics::{API_DURATION, API_DURATION_BUCKETS, DECISION_DURATION_BUCKETS};
+    stepup_runtime::metrics::install_metrics(&[
+        (DECISION_DURATION, &DECISION_DURATION_BUCKETS),
+        (API_DURATION, &API_DURATION_BUCKETS),
+    ])
 }
 
 /// A started check: records its latency and outcome when finished.
@@ -43,7 +41,7 @@ impl CheckTimer {
     }
 
     pub(crate) fn finish(self, decision: &Decision) {
-        metrics::histogram!(CHECK_DURATION, "mode" => self.mode)
+        metrics::histogram!(DECISION_DURATION, "point" => self.mode, "outcome" => decision.label())
             .record(self.started.elapsed().as_secs_f64());
         metrics::counter!(CHECKS_TOTAL, "mode" => self.mode, "outcome" => decision.label())
             .increment(1);

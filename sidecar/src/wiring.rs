@@ -11,7 +11,6 @@ use std::time::Duration;
 use stepup_core::Engine;
 use stepup_core::api::{ApiState, CorsPolicy, IdentityProvider};
 use stepup_core::completion_cache::CompletionCache;
-use stepup_core::engine::EngineConfig;
 use stepup_core::policy::PolicyCache;
 use stepup_core::refresh::{spawn_jwks_refresh, spawn_policy_refresh};
 use stepup_core::store::SettingStore;
@@ -35,13 +34,14 @@ pub struct Parts {
 
 /// Builds the stores, token verifier, engine and step-up API state from `config`: the
 /// JWKS comes through `jwks` (HTTP in production), the step-up API talks to `idp`
-/// (Cognito in production). Nothing is loaded yet: see [`initial_load`].
+/// (Cognito in production). Nothing is loaded yet: see [`initial_load`]. Fails only when
+/// the decision log file cannot be opened.
 pub fn assemble(
     config: &Config,
     clients: &AwsClients,
     jwks: Arc<dyn JwksFetcher>,
     idp: Arc<dyn IdentityProvider>,
-) -> Parts {
+) -> anyhow::Result<Parts> {
     let names = config.common.table_names();
     let settings: Arc<dyn SettingStore> = Arc::new(DynamoSettingStore::new(
         clients.dynamodb.clone(),
@@ -56,10 +56,11 @@ pub fn assemble(
         Arc::new(PolicyCache::new()),
         Arc::clone(&verifier),
         sessions.clone(),
-        EngineConfig {
-            use_origin_jti: config.common.use_origin_jti(),
-        },
+        config.common.engine_config(),
     );
+    if let Some(log) = config.common.decision_log()? {
+        engine = engine.with_decision_log(Arc::new(log));
+    }
     if let Some((capacity, max_age_secs)) = config.completion_cache() {
         engine =
             engine.with_completion_cache(Arc::new(CompletionCache::new(capacity, max_age_secs)));
@@ -77,11 +78,11 @@ pub fn assemble(
                 .cors()
                 .unwrap_or_else(|_| CorsPolicy::origins(Vec::<String>::new())),
         );
-    Parts {
+    Ok(Parts {
         engine,
         settings,
         api,
-    }
+    })
 }
 
 /// The sidecar: builds everything once from `config`, serves until SIGTERM / SIGINT, and
@@ -91,7 +92,7 @@ pub async fn run(config: Config, metrics: Option<PrometheusHandle>) -> anyhow::R
     let clients = AwsClients::load(&config.aws_endpoints()).await;
     let fetcher = HttpJwksFetcher::new().context("building the JWKS HTTP client")?;
     let idp = stepup_core::api::CognitoIdp::new(clients.cognito.clone());
-    let parts = assemble(&config, &clients, Arc::new(fetcher), Arc::new(idp));
+    let parts = assemble(&config, &clients, Arc::new(fetcher), Arc::new(idp))?;
     let names = config.common.table_names();
     tracing::info!(
         setting_table = %names.setting,
@@ -182,6 +183,7 @@ mod tests {
             Arc::new(HttpJwksFetcher::new().unwrap()),
             Arc::new(idp),
         )
+        .unwrap()
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! | the step-up API as a user goes through it | `envoy_e2e/step_up.rs` |
 //! | DynamoDB stopped and started again | `envoy_e2e/outage.rs` |
 //! | attackers | `envoy_e2e/attacks.rs` |
+//! | audited (report-only) rules, the decision log, per-rule counts | `envoy_e2e/audit.rs` |
 //! | fixtures: Envoy, sidecar, moto, DynamoDB Local, requests | `e2e/` |
 //!
 //! Needs `DYNAMODB_ENDPOINT` and `MOTO_ENDPOINT` (`./scripts/test` starts both); without
@@ -33,6 +34,8 @@ mod e2e;
 // as a test of its own.
 #[path = "envoy_e2e/attacks.rs"]
 mod attacks;
+#[path = "envoy_e2e/audit.rs"]
+mod audit;
 #[path = "envoy_e2e/check.rs"]
 mod check;
 #[path = "envoy_e2e/outage.rs"]
@@ -89,6 +92,7 @@ scenarios!(
     attacks::thief_enrolling_its_own_authenticator_passes_in_seed_compatible_mode,
     attacks::password_alone_never_completes_a_step_up,
     attacks::burst_of_wrong_answers_is_only_401_or_429_and_stays_within_the_limit,
+    audit::audited_rules_reach_the_upstream_logged_and_counted_until_enforced,
 );
 
 /// Both modes in one test, on one DynamoDB Local of its own (see the scenario).

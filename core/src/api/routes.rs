@@ -15,7 +15,8 @@
 //! The flows themselves live in [`super::initiate`] and [`super::respond`]. The clock is
 //! read once per request, in the handler; everything below takes `now`. Clients get fixed
 //! bodies only ([`ApiError`]); details go to the log, which never holds a token, a code or
-//! a password. Every answer is counted in `stepup_api_requests_total{endpoint, outcome}`.
+//! a password. Every answer is counted in `stepup_api_requests_total{endpoint, outcome}`
+//! and timed in `stepup_api_request_duration_seconds{endpoint}`.
 
 use super::error::ApiError;
 use super::state::ApiState;
@@ -175,6 +176,7 @@ async fn handle(
     flow: Flow,
 ) -> Response {
     let now = clock::now();
+    let watch = clock::Stopwatch::start();
     let result = match authenticate(state, headers, now).await {
         Ok(caller) => match read_body(body) {
             Ok(body) => flow(state, &caller, &body, now).await,
@@ -182,7 +184,10 @@ async fn handle(
         },
         Err(e) => Err(e),
     };
-    finish(endpoint, result)
+    let response = finish(endpoint, result);
+    metrics::histogram!("stepup_api_request_duration_seconds", "endpoint" => endpoint)
+        .record(watch.elapsed().as_secs_f64());
+    response
 }
 
 fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {

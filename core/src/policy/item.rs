@@ -4,7 +4,7 @@
 //! `{"id": "/transfer", "stepUpState": "STEP_UP_REQUIRED", "createTimestamp": …}` is an
 //! `EXACT` rule on `/transfer` for any method and host. Items written by the operator add
 //! `path`, `match`, `methods`, `hosts`, `maxAgeSeconds`, `factors`, `acrValues`, `amrValues`
-//! and `owner`.
+//! `owner` and `enforcement` (`AUDIT` for report-only; absent or `ENFORCE`: enforced).
 //! Attributes stepup does not read (`createTimestamp`, `ownerUid`, …) are ignored.
 //!
 //! **Malformed items fail closed.** An item that cannot be read exactly (unknown state,
@@ -16,7 +16,7 @@
 //! an item whose path cannot be made out at all (no usable `id`/`path`) is skipped, since
 //! there is nothing it could protect.
 
-use super::{HostPattern, MatchKind, PathPattern, Rule, StepUpState, Template};
+use super::{Enforcement, HostPattern, MatchKind, PathPattern, Rule, StepUpState, Template};
 use crate::canonical::canonicalize;
 use crate::item::{Attr, AttrError, Item, ItemExt};
 use crate::session::Factor;
@@ -117,6 +117,12 @@ pub fn rule_from_item(item: &Item) -> Result<Rule, MalformedItem> {
         amr_values: claim_values(item, "amrValues", &id)?,
         owner: item.opt_s("owner").map_err(bad)?.map(str::to_owned),
         quarantined: None,
+        enforcement: match item.opt_s("enforcement").map_err(bad)? {
+            None => Enforcement::Enforce,
+            Some(e) => Enforcement::parse(e)
+                .ok_or_else(|| malformed(&id, format!("unknown enforcement `{e}`")))?,
+        },
+        metric_labels: Default::default(),
         id,
     })
 }
@@ -195,6 +201,10 @@ pub fn rule_to_item(rule: &Rule) -> Item {
         ("amrValues", string_set(rule.amr_values.iter().cloned())),
         ("maxAgeSeconds", rule.max_age.map(Attr::n)),
         ("owner", rule.owner.as_ref().map(Attr::s)),
+        (
+            "enforcement",
+            (rule.enforcement == Enforcement::Audit).then(|| Attr::s(Enforcement::Audit.as_str())),
+        ),
     ];
     for (name, value) in optional {
         if let Some(v) = value {

@@ -20,6 +20,7 @@ pub use template::{Template, TemplateError};
 use crate::session::Factor;
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::OnceLock;
 
 /// `stepUpState` of a setting item, ordered from least to most strict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -49,6 +50,40 @@ impl StepUpState {
             "STEP_UP_REQUIRED" => Some(StepUpState::Required),
             "STEP_UP_DENY" => Some(StepUpState::Deny),
             _ => None,
+        }
+    }
+}
+
+/// Whether a rule's outcome is enforced or only reported (`enforcement` of a setting
+/// item, `spec.enforcement` of a `StepUpPolicy`, or the enforcement points' global
+/// setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Enforcement {
+    /// Challenges and denials are answered (an item without the attribute, as the seed's).
+    #[default]
+    Enforce,
+    /// Report-only: a request the rule would challenge or deny is allowed, marked
+    /// `x-stepup-status: audit`, logged and counted.
+    Audit,
+}
+
+impl Enforcement {
+    /// The item value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Enforcement::Enforce => "ENFORCE",
+            Enforcement::Audit => "AUDIT",
+        }
+    }
+
+    /// Parses the item value or a setting, in any case (`AUDIT`, `audit`, `Audit`).
+    pub fn parse(s: &str) -> Option<Enforcement> {
+        if s.eq_ignore_ascii_case("enforce") {
+            Some(Enforcement::Enforce)
+        } else if s.eq_ignore_ascii_case("audit") {
+            Some(Enforcement::Audit)
+        } else {
+            None
         }
     }
 }
@@ -258,7 +293,31 @@ pub struct Rule {
     pub owner: Option<String>,
     /// Set when the rule stands in for a malformed item (see [`item`]): the reason.
     pub quarantined: Option<String>,
+    /// Enforced, or report-only.
+    pub enforcement: Enforcement,
+    /// The per-rule metrics' labels (see [`Rule::metric_labels`]); not part of equality.
+    pub metric_labels: MetricLabels,
 }
+
+/// The `rule` and `policy` labels of the per-rule metrics, made once from the rule's `id`
+/// and `owner` at first use and shared (reference counted) by every count after, so that
+/// counting per rule allocates no label strings. Equal for any two rules.
+#[derive(Clone, Default)]
+pub struct MetricLabels(OnceLock<[metrics::SharedString; 2]>);
+
+impl fmt::Debug for MetricLabels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MetricLabels")
+    }
+}
+
+impl PartialEq for MetricLabels {
+    fn eq(&self, _: &MetricLabels) -> bool {
+        true
+    }
+}
+
+impl Eq for MetricLabels {}
 
 impl Rule {
     /// A rule with only a path, as the seed's hand-made items are.
@@ -275,7 +334,21 @@ impl Rule {
             amr_values: Vec::new(),
             owner: None,
             quarantined: None,
+            enforcement: Enforcement::Enforce,
+            metric_labels: MetricLabels::default(),
         }
+    }
+
+    /// The `rule` (item id) and `policy` (owner, empty for a hand-made item) labels.
+    pub fn metric_labels(&self) -> &[metrics::SharedString; 2] {
+        self.metric_labels.0.get_or_init(|| {
+            let shared =
+                |s: &str| metrics::SharedString::from_shared(std::sync::Arc::<str>::from(s));
+            [
+                shared(&self.id),
+                shared(self.owner.as_deref().unwrap_or_default()),
+            ]
+        })
     }
 
     /// Does the rule's method and host scope include this request? `method` upper case,

@@ -105,6 +105,7 @@ pub struct Setup {
     verification: Option<Verification>,
     dynamodb: Option<String>,
     unix_socket: bool,
+    args: Vec<String>,
 }
 
 impl Setup {
@@ -116,7 +117,14 @@ impl Setup {
             verification: None,
             dynamodb: None,
             unix_socket: false,
+            args: Vec::new(),
         }
+    }
+
+    /// More sidecar flags (after the fixture's own).
+    pub fn with_args<'a>(mut self, args: impl IntoIterator<Item = &'a str>) -> Setup {
+        self.args.extend(args.into_iter().map(str::to_owned));
+        self
     }
 
     /// The check goes over a Unix domain socket (`--grpc-listen unix:…` / Envoy `pipe`)
@@ -190,6 +198,7 @@ impl Setup {
         if let Some(v) = self.verification {
             args.extend(["--verification".into(), v.as_str().into()]);
         }
+        args.extend(self.args);
         let config = Config::try_parse_from(args).unwrap();
         config.validate().unwrap();
         assert!(config.completion_cache().is_some(), "the default: on");
@@ -206,7 +215,8 @@ impl Setup {
             &clients,
             Arc::new(HttpJwksFetcher::new().unwrap()),
             Arc::new(stepup_core::api::CognitoIdp::new(clients.cognito.clone())),
-        );
+        )
+        .unwrap();
         // The defaults the scenarios rely on, as the sidecar's flags set them.
         assert_eq!(
             parts.api.limits.max_failed_attempts, MAX_FAILED_ATTEMPTS,
@@ -244,9 +254,11 @@ impl Setup {
             tokio::net::TcpListener::bind(any).await.unwrap(),
             stepup_core::api::router(parts.api.clone()),
         ));
-        let sidecar =
-            stepup_sidecar::spawn_on(parts.engine.clone(), listeners, ServeOptions::default())
-                .unwrap();
+        let options = ServeOptions {
+            metrics: Some(metrics_handle()),
+            ..ServeOptions::default()
+        };
+        let sidecar = stepup_sidecar::spawn_on(parts.engine.clone(), listeners, options).unwrap();
         let (upstream, upstream_task) = requests::start_upstream().await;
         let authz = match self.mode {
             Mode::Grpc => &sidecar.addrs.grpc,
@@ -307,7 +319,43 @@ pub struct Fixture {
     _socket_dir: tempfile::TempDir,
 }
 
+/// The process-wide Prometheus recorder, as the sidecar's `main` installs it (once per
+/// test process; every fixture's `/metrics` renders it, so a scenario looks only at
+/// series labelled with its own rule ids).
+fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| stepup_sidecar::telemetry::install_metrics().unwrap())
+        .clone()
+}
+
 impl Fixture {
+    /// The sidecar's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let admin = self.sidecar.as_ref().unwrap().addrs.admin;
+        requests::client()
+            .get(format!("http://{admin}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Writes a setting item and reloads the sidecar's policy index, as its periodic
+    /// refresh would.
+    pub async fn put_rule(&self, item: stepup_core::item::Item) {
+        self.parts.settings.put(item).await.unwrap();
+        self.parts
+            .engine
+            .policies()
+            .refresh(self.parts.settings.as_ref(), clock::now())
+            .await
+            .unwrap();
+    }
+
     /// The session item of `token`, as the sidecar wrote it.
     pub async fn session(&self, token: &str) -> Session {
         self.sessions
