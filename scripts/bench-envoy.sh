@@ -291,12 +291,12 @@ to_ms() { # wrk latency ("812.00us", "1.20ms", "1.01s") -> ms
 RESULTS="$WORK/results.tsv"
 : > "$RESULTS"
 measure() { # measure PASS SETUP REP CONNS THREADS
-  local pass="$1" s="$2" rep="$3" e="${ENVOY_PID[$2]}" sc="${SIDECAR_OF[$2]}" out t0 t1 w0 w1 a0 a1 l0 l1 n rps p50 p99
+  local pass="$1" s="$2" rep="$3" e="${ENVOY_PID[$2]}" sc="${SIDECAR_OF[$2]}" out t0 t1 s0 s1 w0 w1 a0 a1 l0 l1 n rps p50 p99
   out="$WORK/$pass-$s-$rep.wrk"
   read -r -a a0 <<<"$(cpu_stat "$CPU_STACK")"; read -r -a l0 <<<"$(cpu_stat "$CPU_LOAD")"
-  t0=$(( $(ticks "$e") + $(ticks "$sc") )); w0="$(date +%s%N)"
+  s0="$(ticks "$sc")"; t0=$(( $(ticks "$e") + s0 )); w0="$(date +%s%N)"
   wrk_run "$s" "$SECS" "$4" "$5" "$out"
-  t1=$(( $(ticks "$e") + $(ticks "$sc") )); w1="$(date +%s%N)"
+  s1="$(ticks "$sc")"; t1=$(( $(ticks "$e") + s1 )); w1="$(date +%s%N)"
   read -r -a a1 <<<"$(cpu_stat "$CPU_STACK")"; read -r -a l1 <<<"$(cpu_stat "$CPU_LOAD")"
   n="$(awk '/ requests in / {print $1; exit}' "$out")"
   rps="$(awk '/^Requests\/sec:/ {print $2}' "$out")"
@@ -306,8 +306,9 @@ measure() { # measure PASS SETUP REP CONNS THREADS
   awk -v OFS='\t' -v pass="$pass" -v s="$s" -v rep="$rep" -v dt=$(( t1 - t0 )) -v hz="$CLK_TCK" \
       -v n="$n" -v rps="$rps" -v p50="$p50" -v p99="$p99" -v wall=$(( w1 - w0 )) \
       -v ab=$(( a1[0] - a0[0] )) -v at=$(( a1[1] - a0[1] )) -v lb=$(( l1[0] - l0[0] )) -v lt=$(( l1[1] - l0[1] )) \
+      -v sdt=$(( s1 - s0 )) \
     'BEGIN { print pass, s, rep, dt / hz * 1e6 / n, rps, p50, p99, 100 * dt / hz / (wall / 1e9),
-             (at > 0 ? 100 * ab / at : -1), (lt > 0 ? 100 * lb / lt : -1) }' >> "$RESULTS"
+             (at > 0 ? 100 * ab / at : -1), (lt > 0 ? 100 * lb / lt : -1), sdt / hz * 1e6 / n }' >> "$RESULTS"
   log "$pass $s rep $rep: $(tail -1 "$RESULTS" | awk '{printf "%.1f us CPU/req, %.0f req/s, p50 %.3f ms, p99 %.3f ms", $4, $5, $6, $7}')"
 }
 
@@ -385,12 +386,12 @@ A_CPU="$(anchor sat 4)"; A_RPS="$(anchor sat 5)"
 echo "### Saturation: $CONNS connections, $THREADS wrk thread(s)"
 echo
 pct() { awk -v v="$1" 'BEGIN { print (v < 0 ? "—" : sprintf("%.0f%%", v)) }'; }
-echo "| set-up | CPU µs/req | min–max | CPU vs jwt_authn | req/s | min–max | req/s vs jwt_authn | stack's use of its CPU | stack CPU busy (all) | wrk CPU busy (all) |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| set-up | CPU µs/req | min–max | of which sidecar | CPU vs jwt_authn | req/s | min–max | req/s vs jwt_authn | stack's use of its CPU | stack CPU busy (all) | wrk CPU busy (all) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for s in "${SETUPS[@]}"; do
   read -r c cmin cmax <<<"$(stats sat "$s" 4)"; read -r r rmin rmax <<<"$(stats sat "$s" 5)"
-  printf '| %s | %.1f | %.1f–%.1f | %s | %.0f | %.0f–%.0f | %s | %s | %s | %s |\n' "$s" "$c" "$cmin" "$cmax" \
-    "$(ratio "$c" "$A_CPU")" "$r" "$rmin" "$rmax" "$(ratio "$r" "$A_RPS")" \
+  printf '| %s | %.1f | %.1f–%.1f | %.1f | %s | %.0f | %.0f–%.0f | %s | %s | %s | %s |\n' "$s" "$c" "$cmin" "$cmax" \
+    "$(med sat "$s" 11)" "$(ratio "$c" "$A_CPU")" "$r" "$rmin" "$rmax" "$(ratio "$r" "$A_RPS")" \
     "$(pct "$(med sat "$s" 8)")" "$(pct "$(med sat "$s" 9)")" "$(pct "$(med sat "$s" 10)")"
 done
 echo
@@ -401,16 +402,16 @@ A_CPU1="$(anchor one 4)"; A_P50="$(anchor one 6)"
 H_P50=""; has_setup http && H_P50="$(med one http 6)"
 echo "### One connection, 1 wrk thread (latency without queueing)"
 echo
-echo "| set-up | CPU µs/req | min–max | CPU vs jwt_authn | p50 ms | min–max | p50 vs jwt_authn | added p50 vs jwt_authn ms | added p50 vs http ms | p99 ms | min–max |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| set-up | CPU µs/req | min–max | of which sidecar | CPU vs jwt_authn | p50 ms | min–max | p50 vs jwt_authn | added p50 vs jwt_authn ms | added p50 vs http ms | p99 ms | min–max |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for s in "${SETUPS[@]}"; do
   read -r c cmin cmax <<<"$(stats one "$s" 4)"; read -r p pmin pmax <<<"$(stats one "$s" 6)"
   read -r q qmin qmax <<<"$(stats one "$s" 7)"
   add_a="—"; [ -n "$A_P50" ] && [ "$s" != jwt_authn ] && add_a="$(awk -v a="$p" -v b="$A_P50" 'BEGIN { printf "%+.3f", a - b }')"
   add_h="—"
   case "$s" in grpc|grpc_uds) [ -n "$H_P50" ] && add_h="$(awk -v a="$p" -v b="$H_P50" 'BEGIN { printf "%+.3f", a - b }')" ;; esac
-  printf '| %s | %.1f | %.1f–%.1f | %s | %.3f | %.3f–%.3f | %s | %s | %s | %.3f | %.3f–%.3f |\n' "$s" "$c" "$cmin" "$cmax" \
-    "$(ratio "$c" "$A_CPU1")" "$p" "$pmin" "$pmax" "$(ratio "$p" "$A_P50")" "$add_a" "$add_h" "$q" "$qmin" "$qmax"
+  printf '| %s | %.1f | %.1f–%.1f | %.1f | %s | %.3f | %.3f–%.3f | %s | %s | %s | %.3f | %.3f–%.3f |\n' "$s" "$c" "$cmin" "$cmax" \
+    "$(med one "$s" 11)" "$(ratio "$c" "$A_CPU1")" "$p" "$pmin" "$pmax" "$(ratio "$p" "$A_P50")" "$add_a" "$add_h" "$q" "$qmin" "$qmax"
 done
 echo
 printf 'Sidecar peak resident memory (VmHWM): %s MiB (TCP sidecar: grpc, http)' "$(rss_mib "$SIDECAR_TCP")"
@@ -418,10 +419,10 @@ printf 'Sidecar peak resident memory (VmHWM): %s MiB (TCP sidecar: grpc, http)' 
 echo
 [ -n "$PERF_NOTE" ] && { echo; echo "$PERF_NOTE"; }
 echo
-echo "<details><summary>every run (pass, set-up, rep, CPU µs/req, req/s, p50 ms, p99 ms, stack's use of its CPU %, stack CPU busy %, wrk CPU busy %)</summary>"
+echo "<details><summary>every run (pass, set-up, rep, CPU µs/req, req/s, p50 ms, p99 ms, stack's use of its CPU %, stack CPU busy %, wrk CPU busy %, sidecar CPU µs/req)</summary>"
 echo
 echo '```'
-awk '{ printf "%s\t%s\t%s\t%.1f\t%.0f\t%.3f\t%.3f\t%.0f\t%.0f\t%.0f\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }' "$RESULTS"
+awk '{ printf "%s\t%s\t%s\t%.1f\t%.0f\t%.3f\t%.3f\t%.0f\t%.0f\t%.0f\t%.1f\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }' "$RESULTS"
 echo '```'
 echo
 echo "</details>"
