@@ -32,7 +32,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use stepup_core::clock::UnixSeconds;
 use stepup_core::crd::{
-    MatchType, PolicyRule, RuleAction, StepUpPolicy, StepUpPolicySpec, StepUpPolicyStatus,
+    MatchType, PolicyEnforcement, PolicyRule, RuleAction, StepUpPolicy, StepUpPolicySpec,
+    StepUpPolicyStatus,
 };
 use stepup_core::item::{Attr, Item, ItemExt};
 use stepup_core::store::SettingStore;
@@ -113,7 +114,13 @@ trait PolicyExt {
 
 impl PolicyExt for StepUpPolicy {
     fn test(name: &str, created: i64, rules: Vec<PolicyRule>) -> StepUpPolicy {
-        let mut p = StepUpPolicy::new(name, StepUpPolicySpec { rules });
+        let mut p = StepUpPolicy::new(
+            name,
+            StepUpPolicySpec {
+                rules,
+                enforcement: PolicyEnforcement::Enforce,
+            },
+        );
         p.metadata.namespace = Some("default".into());
         p.metadata.uid = Some(format!("uid-{name}"));
         p.metadata.generation = Some(1);
@@ -497,6 +504,58 @@ async fn the_drift_requeue_restores_an_owned_item_changed_by_hand() {
     assert!(result.is_ok());
     let fixed = item(&h.table, "EXACT:/transfer").await.unwrap();
     assert_eq!(fixed.opt_s("stepUpState").unwrap(), Some("STEP_UP_DENY"));
+}
+
+#[tokio::test]
+async fn an_audited_policy_writes_audit_items_and_says_so_and_enforce_switches_them_back() {
+    let mut p = StepUpPolicy::test(
+        "trial",
+        100,
+        vec![
+            rule("/transfer", RuleAction::RequireStepUp),
+            rule("/admin", RuleAction::Deny),
+        ],
+    );
+    p.spec.enforcement = PolicyEnforcement::Audit;
+    let Some(mut h) = Harness::new("audit", &[&p]).await else {
+        return;
+    };
+    let stored = h.create(&p, &["Synced"]).await;
+    assert_eq!(
+        stored.status.as_ref().unwrap().enforcement,
+        Some(PolicyEnforcement::Audit)
+    );
+    for id in ["EXACT:/transfer", "EXACT:/admin"] {
+        let it = item(&h.table, id).await.unwrap();
+        assert_eq!(it.opt_s("enforcement").unwrap(), Some("AUDIT"), "{id}");
+    }
+    // The sidecar reads them as audited rules.
+    let index = stepup_core::policy::PolicyIndex::from_items(&h.table.scan().await.unwrap());
+    let rule = index
+        .lookup("POST", "api.example.com", "/transfer")
+        .unwrap();
+    assert_eq!(rule.enforcement, stepup_core::policy::Enforcement::Audit);
+
+    // `kubectl patch … enforcement: Enforce`: the items lose the attribute.
+    let rules = stored.spec.rules.clone();
+    let mut enforced = stored.next_generation(rules);
+    enforced.spec.enforcement = PolicyEnforcement::Enforce;
+    h.saw(&enforced);
+    let (result, seen) = h
+        .reconcile(
+            &enforced,
+            vec![Call::Status(enforced.clone()), Call::Event("Synced")],
+        )
+        .await;
+    assert!(result.is_ok());
+    assert_eq!(
+        seen.statuses[0].enforcement,
+        Some(PolicyEnforcement::Enforce)
+    );
+    for id in ["EXACT:/transfer", "EXACT:/admin"] {
+        let it = item(&h.table, id).await.unwrap();
+        assert_eq!(it.opt_s("enforcement").unwrap(), None, "{id}");
+    }
 }
 
 #[tokio::test]

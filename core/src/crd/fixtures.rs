@@ -20,7 +20,13 @@ pub(crate) fn rule(path: &str, action: RuleAction) -> PolicyRule {
 
 /// A policy `default/<name>` created at `created` (Unix seconds).
 pub(crate) fn policy(name: &str, created: i64, rules: Vec<PolicyRule>) -> StepUpPolicy {
-    let mut p = StepUpPolicy::new(name, StepUpPolicySpec { rules });
+    let mut p = StepUpPolicy::new(
+        name,
+        StepUpPolicySpec {
+            rules,
+            enforcement: Default::default(),
+        },
+    );
     p.metadata.namespace = Some("default".into());
     p.metadata.uid = Some(format!("uid-{name}"));
     p.metadata.generation = Some(1);

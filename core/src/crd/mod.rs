@@ -47,6 +47,8 @@ pub mod condition {
 pub const DURATION_PATTERN: &str = "^([0-9]+h)?([0-9]+m)?([0-9]+s)?$";
 
 /// Desired state of a `StepUpPolicy`: the rules it puts into the setting table.
+// Two printer columns of type string read to clippy as one attribute given twice.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
     group = "stepup.dev",
@@ -65,6 +67,11 @@ pub const DURATION_PATTERN: &str = "^([0-9]+h)?([0-9]+m)?([0-9]+s)?$";
     ),
     printcolumn(name = "Rules", type_ = "integer", json_path = ".status.syncedRules"),
     printcolumn(
+        name = "Enforcement",
+        type_ = "string",
+        json_path = ".status.enforcement"
+    ),
+    printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
@@ -75,6 +82,21 @@ pub struct StepUpPolicySpec {
     /// The rules; each becomes one item of the setting table.
     #[schemars(length(min = 1, max = 256))]
     pub rules: Vec<PolicyRule>,
+    /// `Enforce` (default): the rules' outcomes are answered. `Audit`: report-only, a
+    /// request a rule would challenge or deny is allowed, marked, logged and counted (see
+    /// docs/rolling-out-a-policy.md).
+    #[serde(default)]
+    pub enforcement: PolicyEnforcement,
+}
+
+/// Whether a policy's rules are enforced or only reported.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum PolicyEnforcement {
+    /// Challenges and denials are answered.
+    #[default]
+    Enforce,
+    /// Report-only (the setting items say `enforcement: AUDIT`).
+    Audit,
 }
 
 /// One rule: which requests it governs and what it asks for.
@@ -181,6 +203,9 @@ pub struct StepUpPolicyStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "time_schema")]
     pub last_sync_time: Option<Time>,
+    /// The enforcement the policy's items were written with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforcement: Option<PolicyEnforcement>,
 }
 
 // k8s-openapi is built without its `schemars` feature, so the two apimachinery types get

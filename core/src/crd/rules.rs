@@ -6,9 +6,9 @@
 //! **Keys.** Each rule's [`rule_key`] is `<MATCH>:<canonical path>`, then `|methods=GET,POST`
 //! and `|hosts=a,b` when the rule names them (sorted): what two rules must not share.
 
-use super::{FactorName, MatchType, RuleAction, StepUpPolicy};
+use super::{FactorName, MatchType, PolicyEnforcement, RuleAction, StepUpPolicy};
 use crate::canonical::canonicalize;
-use crate::policy::{HostPattern, PathPattern, Rule, StepUpState, Template};
+use crate::policy::{Enforcement, HostPattern, PathPattern, Rule, StepUpState, Template};
 use crate::session::Factor;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -221,6 +221,10 @@ pub fn rules_for(policy: &StepUpPolicy) -> Result<Vec<Rule>, PolicyError> {
         rule.acr_values = acr_values;
         rule.amr_values = amr_values;
         rule.owner = Some(owner.clone());
+        rule.enforcement = match policy.spec.enforcement {
+            PolicyEnforcement::Enforce => Enforcement::Enforce,
+            PolicyEnforcement::Audit => Enforcement::Audit,
+        };
         rule.id = rule_key(&rule);
         if rule.id.len() > MAX_KEY_LEN {
             problem("path", format!("rule key longer than {MAX_KEY_LEN} bytes"));

@@ -109,7 +109,8 @@ async fn apply(policy: &StepUpPolicy, ctx: &Context, api: &Api<StepUpPolicy>) ->
         }
     }
     let previous = policy.status.as_ref();
-    let status = status_for(previous, &outcome, policy.metadata.generation, now);
+    let mut status = status_for(previous, &outcome, policy.metadata.generation, now);
+    status.enforcement = Some(policy.spec.enforcement);
     let events = events_for(previous, &outcome);
     patch_status(api, policy, &status).await?;
     publish(ctx, policy, &events).await;

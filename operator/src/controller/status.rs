@@ -164,6 +164,7 @@ pub fn status_for(
                 } else {
                     prev_sync_time
                 },
+                enforcement: None,
             }
         }
         Outcome::Invalid { error, kept } => StepUpPolicyStatus {
@@ -193,6 +194,7 @@ pub fn status_for(
             ],
             synced_rules: Some(*kept),
             last_sync_time: prev_sync_time,
+            enforcement: None,
         },
         Outcome::StoreFailed { message } => StepUpPolicyStatus {
             observed_generation: generation,
@@ -220,6 +222,7 @@ pub fn status_for(
             ],
             synced_rules: prev_synced_rules,
             last_sync_time: prev_sync_time,
+            enforcement: None,
         },
     }
 }
