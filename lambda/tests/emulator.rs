@@ -2,7 +2,9 @@
 //! (`cargo lambda watch`), against DynamoDB Local: allow, step-up required, completed
 //! step-up, deny, malformed event and missing header, through the raw Lambda Invoke API.
 //! The authorizer trusts the test issuer's tokens through `STEPUP_JWKS_URL` (a tiny JWKS
-//! server started here) and `STEPUP_ISSUER`.
+//! server started here) and `STEPUP_ISSUER`. The functions are the binaries cargo built
+//! for this test run (`CARGO_BIN_EXE_*`): the emulator starts them through
+//! `tests/prebuilt-cargo.sh` in place of `cargo run`, so nothing is compiled a second time.
 //!
 //! It also measures the authorizer's cold start (the first invocation, which makes the
 //! emulator start the process) and warm invocations, and prints them (docs/lambda.md
@@ -196,29 +198,21 @@ async fn functions_answer_under_the_cargo_lambda_emulator() {
     )
     .unwrap();
 
-    // `cargo lambda watch` runs `cargo run --bin <function>`: build the binaries now, in
-    // the shared target directory, so that the first invocation times the process start
-    // and not a compile.
-    let target_dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/stepup-target",
-            std::env::var("HOME").unwrap_or_default()
-        )
-    });
+    // `cargo lambda watch` starts a function with `$CARGO run --bin <function>`, which would
+    // build this package again on its own, with other features than this test run's build
+    // (minutes on a fresh machine). `prebuilt-cargo.sh` runs the binaries cargo built for
+    // this run instead (`CARGO_BIN_EXE_*`), so the first invocation times the process start
+    // and nothing is compiled.
+    let authorizer = PathBuf::from(env!("CARGO_BIN_EXE_stepup-authorizer"));
+    let api_bin = PathBuf::from(env!("CARGO_BIN_EXE_stepup-api"));
+    let prebuilt_dir = authorizer.parent().unwrap().to_path_buf();
+    assert_eq!(api_bin.parent(), Some(prebuilt_dir.as_path()));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let build = std::process::Command::new(&cargo)
-        .args(["build", "-q", "-p", "stepup-lambda", "--bins"])
-        .current_dir(workspace_root())
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .status()
-        .unwrap();
-    assert!(
-        build.success(),
-        "cargo build of the function binaries failed"
-    );
+    let cargo_shim = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/prebuilt-cargo.sh");
 
     let port = free_port();
     let log = tmp.join("watch.log");
+    let log_file = std::fs::File::create(&log).unwrap();
     let path = format!(
         "{}:{}",
         bin_dir.display(),
@@ -228,6 +222,8 @@ async fn functions_answer_under_the_cargo_lambda_emulator() {
         .args([
             "lambda",
             "watch",
+            // A file edited during the run must not restart the functions.
+            "--ignore-changes",
             "--invoke-address",
             "127.0.0.1",
             "--invoke-port",
@@ -237,11 +233,14 @@ async fn functions_answer_under_the_cargo_lambda_emulator() {
         .arg(&env_file)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("PATH", path)
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .env("CARGO", &cargo)
+        .env("CARGO", &cargo_shim)
+        .env("STEPUP_REAL_CARGO", &cargo)
+        .env("STEPUP_PREBUILT_DIR", &prebuilt_dir)
         .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(std::fs::File::options().append(true).open(&log).unwrap())
+        // One open file for both streams: two would each write at their own offset and
+        // overwrite each other's lines (the function's `init_ms` among them).
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
         .kill_on_drop(true)
         .spawn()
         .unwrap();
