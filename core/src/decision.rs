@@ -36,6 +36,17 @@ pub const AUDIT_HEADER: &str = "x-stepup-audit";
 /// Headers an enforcement point must remove from client requests before adding its own.
 pub const UPSTREAM_HEADERS: [&str; 4] = [STATUS_HEADER, USER_HEADER, CLIENT_HEADER, AUDIT_HEADER];
 
+/// Every [`Decision::label`], in [`Decision::outcome_index`] order.
+pub const OUTCOMES: [&str; 7] = [
+    "not_required",
+    "complete",
+    "audit",
+    "unauthenticated",
+    "required",
+    "deny",
+    "error",
+];
+
 /// Why a request is allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AllowStatus {
@@ -376,12 +387,28 @@ impl Decision {
     /// error`, and `unauthenticated` for a missing token, a malformed `Authorization`
     /// header or an invalid token ([`AuthFailure::metric_label`] tells them apart).
     pub fn label(&self) -> &'static str {
+        OUTCOMES[self.outcome_index()]
+    }
+
+    /// The position of [`Decision::label`] in [`OUTCOMES`].
+    pub fn outcome_index(&self) -> usize {
         match self {
-            Decision::Allow { status, .. } => status.as_str(),
-            Decision::Unauthenticated { .. } => "unauthenticated",
-            Decision::StepUpRequired(_) => "required",
-            Decision::Denied(r) if r.is_error() => "error",
-            Decision::Denied(_) => "deny",
+            Decision::Allow {
+                status: AllowStatus::NotRequired,
+                ..
+            } => 0,
+            Decision::Allow {
+                status: AllowStatus::Complete,
+                ..
+            } => 1,
+            Decision::Allow {
+                status: AllowStatus::Audit(_),
+                ..
+            } => 2,
+            Decision::Unauthenticated { .. } => 3,
+            Decision::StepUpRequired(_) => 4,
+            Decision::Denied(r) if r.is_error() => 6,
+            Decision::Denied(_) => 5,
         }
     }
 

@@ -17,13 +17,15 @@ use crate::clock::{Stopwatch, UnixSeconds};
 use crate::completion_cache::CompletionCache;
 use crate::decision::{self, AuthFailure, Decision, DenyReason, Stage, TokenOutcome};
 use crate::decision_log::{DecisionLog, Entry, hash_jti};
+use crate::outcome_metrics::ByOutcome;
 use crate::policy::{Enforcement, PolicyCache, Rule, canonical_host};
 use crate::session::Session;
 use crate::store::{SessionStore, StoreError};
 use crate::token::AccessClaims;
 use crate::token::{BearerError, TokenVerifier, extract_bearer};
+use metrics::Counter;
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Engine settings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -57,6 +59,7 @@ pub struct Engine {
     sessions: Arc<dyn SessionStore>,
     completions: Option<Arc<CompletionCache>>,
     log: Option<Arc<DecisionLog>>,
+    counters: Arc<OnceLock<EngineCounters>>,
     config: EngineConfig,
 }
 
@@ -74,6 +77,7 @@ impl Engine {
             sessions,
             completions: None,
             log: None,
+            counters: Arc::new(OnceLock::new()),
             config,
         }
     }
@@ -114,25 +118,95 @@ impl Engine {
     /// Decides one request at `now`; counts it, and logs it when the decision log wants it.
     pub async fn check(&self, req: &CheckRequest<'_>, now: UnixSeconds) -> Decision {
         let watch = Stopwatch::start();
-        let mut seen = Seen::default();
-        let decision = self.check_inner(req, now, &mut seen).await;
-        count_decision(&decision);
-        if let Some(audited) = decision.audited() {
-            metrics::counter!("stepup_audit_total", "outcome" => audited.outcome).increment(1);
+        let token = match extract_bearer(req.authorization) {
+            Ok(token) => token,
+            Err(e) => {
+                if e == BearerError::Malformed {
+                    tracing::debug!(reason = e.metric_label(), "authorization header refused");
+                    metrics::counter!("stepup_token_errors_total", "kind" => e.metric_label())
+                        .increment(1);
+                }
+                let d = Decision::Unauthenticated { reason: e.into() };
+                return self.finish(d, &Context::request(req), now, watch);
+            }
+        };
+        let claims = match self.verifier.verify(token, now).await {
+            Ok(claims) => claims,
+            Err(e) => {
+                tracing::debug!(reason = e.metric_label(), "token refused");
+                metrics::counter!("stepup_token_errors_total", "kind" => e.metric_label())
+                    .increment(1);
+                let d = Decision::Unauthenticated {
+                    reason: AuthFailure::InvalidToken,
+                };
+                return self.finish(d, &Context::request(req), now, watch);
+            }
+        };
+        let mut ctx = Context::request(req);
+        ctx.claims = Some(&claims);
+
+        let path = match canonicalize(req.path) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!(reason = e.metric_label(), "path has no canonical form");
+                let d = self.globally(Decision::Denied(DenyReason::MalformedPath), &claims);
+                return self.finish(d, &ctx, now, watch);
+            }
+        };
+        ctx.path = Some(&path);
+        let Some(index) = self.policies.current() else {
+            let d = self.globally(Decision::Denied(DenyReason::PolicyUnavailable), &claims);
+            return self.finish(d, &ctx, now, watch);
+        };
+        let method = if req.method.bytes().any(|b| b.is_ascii_lowercase()) {
+            Cow::Owned(req.method.to_ascii_uppercase())
+        } else {
+            Cow::Borrowed(req.method)
+        };
+        let host = canonical_host(req.host);
+        let rule = index.lookup(&method, &host, &path);
+        let decision = self.decide(&claims, rule, now).await;
+        let audited = rule.is_some_and(|r| r.enforcement == Enforcement::Audit)
+            || self.config.enforcement == Enforcement::Audit;
+        let decision = if audited {
+            decision::audit(decision, &claims)
+        } else {
+            decision
+        };
+        ctx.method = &method;
+        ctx.host = &host;
+        ctx.rule = rule;
+        self.finish(decision, &ctx, now, watch)
+    }
+
+    /// Counts the decision (outcome, rule, audit) and writes it to the decision log when
+    /// the log wants it.
+    fn finish(
+        &self,
+        decision: Decision,
+        ctx: &Context<'_>,
+        now: UnixSeconds,
+        watch: Stopwatch,
+    ) -> Decision {
+        let counters = self.counters();
+        counters.decisions.of(&decision).increment(1);
+        if let Some(c) = decision
+            .audited()
+            .and_then(|a| counters.audits.by_label(a.outcome))
+        {
+            c.increment(1);
         }
-        if let Some([rule, policy]) = &seen.rule_labels {
-            metrics::counter!("stepup_rule_decisions_total", "rule" => rule.clone(),
-                "policy" => policy.clone(), "outcome" => decision.label())
-            .increment(1);
+        if let Some(rule) = ctx.rule {
+            rule.counters().of(&decision).increment(1);
         }
         if let Some(log) = self.log.as_ref().filter(|log| log.wants(&decision)) {
             let mut entry = Entry::new(&decision, now, watch.elapsed());
-            entry.rule = seen.rule.as_deref();
-            entry.policy = seen.policy.as_deref();
-            entry.method = seen.method.as_deref().unwrap_or(req.method);
-            entry.host = seen.host.as_deref().unwrap_or(req.host);
-            entry.path = seen.path.as_deref();
-            if let Some(claims) = &seen.claims {
+            entry.rule = ctx.rule.map(|r| r.id.as_str());
+            entry.policy = ctx.rule.and_then(|r| r.owner.as_deref());
+            entry.method = ctx.method;
+            entry.host = ctx.host;
+            entry.path = ctx.path;
+            if let Some(claims) = ctx.claims {
                 entry.sub = Some(&claims.sub);
                 entry.client_id = Some(&claims.client_id);
                 entry.jti_sha256 = Some(hash_jti(&claims.jti));
@@ -142,82 +216,16 @@ impl Engine {
         decision
     }
 
+    fn counters(&self) -> &EngineCounters {
+        self.counters.get_or_init(EngineCounters::new)
+    }
+
     /// Under global audit, `decision` (taken before any rule was found) is report-only.
     fn globally(&self, decision: Decision, claims: &AccessClaims) -> Decision {
         match self.config.enforcement {
             Enforcement::Audit => decision::audit(decision, claims),
             Enforcement::Enforce => decision,
         }
-    }
-
-    async fn check_inner(
-        &self,
-        req: &CheckRequest<'_>,
-        now: UnixSeconds,
-        seen: &mut Seen,
-    ) -> Decision {
-        let token = match extract_bearer(req.authorization) {
-            Ok(token) => token,
-            Err(e) => {
-                if e == BearerError::Malformed {
-                    tracing::debug!(reason = e.metric_label(), "authorization header refused");
-                    metrics::counter!("stepup_token_errors_total", "kind" => e.metric_label())
-                        .increment(1);
-                }
-                return Decision::Unauthenticated { reason: e.into() };
-            }
-        };
-        let claims = match self.verifier.verify(token, now).await {
-            Ok(claims) => claims,
-            Err(e) => {
-                tracing::debug!(reason = e.metric_label(), "token refused");
-                metrics::counter!("stepup_token_errors_total", "kind" => e.metric_label())
-                    .increment(1);
-                return Decision::Unauthenticated {
-                    reason: AuthFailure::InvalidToken,
-                };
-            }
-        };
-        let claims = &*seen.claims.insert(claims);
-
-        let path = match canonicalize(req.path) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::debug!(reason = e.metric_label(), "path has no canonical form");
-                return self.globally(Decision::Denied(DenyReason::MalformedPath), claims);
-            }
-        };
-        let Some(index) = self.policies.current() else {
-            return self.globally(Decision::Denied(DenyReason::PolicyUnavailable), claims);
-        };
-        let method = if req.method.bytes().any(|b| b.is_ascii_lowercase()) {
-            Cow::Owned(req.method.to_ascii_uppercase())
-        } else {
-            Cow::Borrowed(req.method)
-        };
-        let host = canonical_host(req.host);
-        let rule = index.lookup(&method, &host, &path);
-        let decision = self.decide(claims, rule, now).await;
-        let audited = rule.is_some_and(|r| r.enforcement == Enforcement::Audit)
-            || self.config.enforcement == Enforcement::Audit;
-        let decision = if audited {
-            decision::audit(decision, claims)
-        } else {
-            decision
-        };
-        if let Some(rule) = rule {
-            seen.rule_labels = Some(rule.metric_labels().clone());
-            if self.log.is_some() {
-                seen.rule = Some(rule.id.clone());
-                seen.policy = rule.owner.clone();
-            }
-        }
-        if self.log.is_some() {
-            seen.method = Some(method.into_owned());
-            seen.host = Some(host.into_owned());
-            seen.path = Some(path.into_owned());
-        }
-        decision
     }
 
     /// The decision for a verified token under `rule` (enforced), reading the session
@@ -236,14 +244,12 @@ impl Engine {
                     if let Some(cached) = cache.get(key, now) {
                         let d = decision::with_session::<()>(claims, rule, Ok(cached), now);
                         if d.is_allowed() {
-                            metrics::counter!("stepup_completion_cache_total", "result" => "hit")
-                                .increment(1);
+                            self.counters().completion_hits.increment(1);
                             return d;
                         }
                     }
                     // Counted only with a cache: without one there is nothing to miss.
-                    metrics::counter!("stepup_completion_cache_total", "result" => "miss")
-                        .increment(1);
+                    self.counters().completion_misses.increment(1);
                 }
                 let session = match self.sessions.get(key, now).await {
                     // One item stepup cannot read is not an outage: it is "no completed
@@ -270,36 +276,48 @@ impl Engine {
     }
 }
 
-/// What a check learned on its way, for the metrics and the decision log. The log's
-/// strings are only copied when a log is configured.
-#[derive(Default)]
-struct Seen {
-    claims: Option<Arc<AccessClaims>>,
-    rule_labels: Option<[metrics::SharedString; 2]>,
-    rule: Option<String>,
-    policy: Option<String>,
-    method: Option<String>,
-    host: Option<String>,
-    path: Option<String>,
+/// What a check learned on its way, for the decision log (borrowed: nothing is copied
+/// unless a line is written).
+struct Context<'a> {
+    method: &'a str,
+    host: &'a str,
+    path: Option<&'a str>,
+    claims: Option<&'a AccessClaims>,
+    rule: Option<&'a Rule>,
 }
 
-/// `stepup_decisions_total{outcome}`. One arm per outcome with a literal label: the metrics
-/// macro then builds its key at compile time instead of allocating one per request.
-fn count_decision(decision: &Decision) {
-    macro_rules! by_outcome {
-        ($($outcome:literal),+) => {
-            match decision.label() {
-                $($outcome => metrics::counter!("stepup_decisions_total", "outcome" => $outcome).increment(1),)+
-                other => metrics::counter!("stepup_decisions_total", "outcome" => other).increment(1),
-            }
-        };
+impl<'a> Context<'a> {
+    fn request(req: &CheckRequest<'a>) -> Context<'a> {
+        Context {
+            method: req.method,
+            host: req.host,
+            path: None,
+            claims: None,
+            rule: None,
+        }
     }
-    by_outcome!(
-        "not_required",
-        "complete",
-        "unauthenticated",
-        "required",
-        "deny",
-        "error"
-    );
+}
+
+/// The engine's counters, registered at its first decision (see [`ByOutcome`]).
+#[derive(Debug)]
+struct EngineCounters {
+    /// `stepup_decisions_total{outcome}`.
+    decisions: ByOutcome<Counter>,
+    /// `stepup_audit_total{outcome}`, by the outcome an audited request would have had.
+    audits: ByOutcome<Counter>,
+    /// `stepup_completion_cache_total{result="hit"}`.
+    completion_hits: Counter,
+    /// `stepup_completion_cache_total{result="miss"}`.
+    completion_misses: Counter,
+}
+
+impl EngineCounters {
+    fn new() -> EngineCounters {
+        EngineCounters {
+            decisions: ByOutcome::counters("stepup_decisions_total", &[]),
+            audits: ByOutcome::counters("stepup_audit_total", &[]),
+            completion_hits: metrics::counter!("stepup_completion_cache_total", "result" => "hit"),
+            completion_misses: metrics::counter!("stepup_completion_cache_total", "result" => "miss"),
+        }
+    }
 }

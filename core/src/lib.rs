@@ -29,8 +29,10 @@ pub mod decision;
 pub mod decision_log;
 pub mod engine;
 pub mod item;
+pub mod latency;
 #[cfg(feature = "api")]
 pub mod layer;
+pub mod outcome_metrics;
 pub mod policy;
 pub mod refresh;
 pub mod session;

@@ -139,7 +139,7 @@ impl Authorization for ExtAuthzService {
             .and_then(|a| a.request.as_ref())
             .and_then(|r| r.http.as_ref())
             .ok_or_else(|| {
-                metrics::counter!(crate::telemetry::CHECKS_TOTAL, "mode" => "grpc", "outcome" => "malformed")
+                metrics::counter!(crate::telemetry::MALFORMED_CHECKS, "mode" => "grpc")
                     .increment(1);
                 Status::invalid_argument("check request without attributes.request.http")
             })?;

@@ -49,8 +49,7 @@ async fn check(State(state): State<Arc<HttpCheckState>>, req: Request) -> Respon
         .unwrap_or("");
     let Some(path) = original_target(target, &state.path_prefix) else {
         // Not a request Envoy's http_service makes: refuse (never 200, never 5xx).
-        metrics::counter!(crate::telemetry::CHECKS_TOTAL, "mode" => "http", "outcome" => "malformed")
-            .increment(1);
+        metrics::counter!(crate::telemetry::MALFORMED_CHECKS, "mode" => "http").increment(1);
         return (StatusCode::FORBIDDEN, "not an ext_authz check path\n").into_response();
     };
     let host = req

@@ -4,14 +4,18 @@
 //!
 //! Nothing here ever sees a token: handlers log and count decisions by their label only.
 
+use metrics::Histogram;
 use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::OnceLock;
 use stepup_core::Decision;
+use stepup_core::outcome_metrics::ByOutcome;
 
 /// The latency histogram of one check, from request to answer, by `point` (`grpc` |
 /// `http`) and `outcome` (the decision label).
 pub const DECISION_DURATION: &str = stepup_runtime::metrics::DECISION_DURATION;
-/// Checks answered, by `mode` and `outcome` (the decision label).
-pub const CHECKS_TOTAL: &str = "stepup_checks_total";
+/// Check requests that carried no request to decide (no HTTP attributes or path), by
+/// `mode`: Envoy never sends them; something else talks to the listener.
+pub const MALFORMED_CHECKS: &str = "stepup_malformed_checks_total";
 
 /// Installs the process-wide Prometheus recorder with the sidecar's buckets (once, in
 /// `main`) and returns the handle `/metrics` renders.
@@ -41,10 +45,9 @@ impl CheckTimer {
     }
 
     pub(crate) fn finish(self, decision: &Decision) {
-        metrics::histogram!(DECISION_DURATION, "point" => self.mode, "outcome" => decision.label())
+        durations(self.mode)
+            .of(decision)
             .record(self.started.elapsed().as_secs_f64());
-        metrics::counter!(CHECKS_TOTAL, "mode" => self.mode, "outcome" => decision.label())
-            .increment(1);
         tracing::debug!(
             mode = self.mode,
             outcome = decision.label(),
@@ -52,4 +55,14 @@ impl CheckTimer {
             "ext_authz check"
         );
     }
+}
+
+/// The latency histograms of one enforcement point, one per outcome, registered at the
+/// point's first check and kept (an atomic update per check, see
+/// [`stepup_core::outcome_metrics`]).
+fn durations(point: &'static str) -> &'static ByOutcome<Histogram> {
+    static GRPC: OnceLock<ByOutcome<Histogram>> = OnceLock::new();
+    static HTTP: OnceLock<ByOutcome<Histogram>> = OnceLock::new();
+    let cell = if point == "grpc" { &GRPC } else { &HTTP };
+    cell.get_or_init(|| ByOutcome::histograms(DECISION_DURATION, &[("point", point.into())]))
 }

@@ -185,7 +185,7 @@ async fn handle(
         Err(e) => Err(e),
     };
     let response = finish(endpoint, result);
-    metrics::histogram!("stepup_api_request_duration_seconds", "endpoint" => endpoint)
+    metrics::histogram!(crate::latency::API_DURATION, "endpoint" => endpoint)
         .record(watch.elapsed().as_secs_f64());
     response
 }

@@ -122,7 +122,7 @@ pub fn rule_from_item(item: &Item) -> Result<Rule, MalformedItem> {
             Some(e) => Enforcement::parse(e)
                 .ok_or_else(|| malformed(&id, format!("unknown enforcement `{e}`")))?,
         },
-        metric_labels: Default::default(),
+        counters: Default::default(),
         id,
     })
 }

@@ -17,6 +17,7 @@ pub use index::PolicyIndex;
 pub use item::{MalformedItem, rule_from_item, rule_to_item};
 pub use template::{Template, TemplateError};
 
+use crate::outcome_metrics::ByOutcome;
 use crate::session::Factor;
 use std::borrow::Cow;
 use std::fmt;
@@ -295,29 +296,30 @@ pub struct Rule {
     pub quarantined: Option<String>,
     /// Enforced, or report-only.
     pub enforcement: Enforcement,
-    /// The per-rule metrics' labels (see [`Rule::metric_labels`]); not part of equality.
-    pub metric_labels: MetricLabels,
+    /// Its `stepup_rule_decisions_total` counters (see [`Rule::counters`]); not part of
+    /// equality.
+    pub counters: RuleCounters,
 }
 
-/// The `rule` and `policy` labels of the per-rule metrics, made once from the rule's `id`
-/// and `owner` at first use and shared (reference counted) by every count after, so that
-/// counting per rule allocates no label strings. Equal for any two rules.
+/// The per-rule counters `stepup_rule_decisions_total{rule, policy, outcome}`, made at the
+/// rule's first decision from its `id` and `owner` (empty for a hand-made item) and kept:
+/// labels come from the rules, never from request paths. Equal for any two rules.
 #[derive(Clone, Default)]
-pub struct MetricLabels(OnceLock<[metrics::SharedString; 2]>);
+pub struct RuleCounters(OnceLock<ByOutcome<metrics::Counter>>);
 
-impl fmt::Debug for MetricLabels {
+impl fmt::Debug for RuleCounters {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("MetricLabels")
+        f.write_str("RuleCounters")
     }
 }
 
-impl PartialEq for MetricLabels {
-    fn eq(&self, _: &MetricLabels) -> bool {
+impl PartialEq for RuleCounters {
+    fn eq(&self, _: &RuleCounters) -> bool {
         true
     }
 }
 
-impl Eq for MetricLabels {}
+impl Eq for RuleCounters {}
 
 impl Rule {
     /// A rule with only a path, as the seed's hand-made items are.
@@ -335,19 +337,18 @@ impl Rule {
             owner: None,
             quarantined: None,
             enforcement: Enforcement::Enforce,
-            metric_labels: MetricLabels::default(),
+            counters: RuleCounters::default(),
         }
     }
 
-    /// The `rule` (item id) and `policy` (owner, empty for a hand-made item) labels.
-    pub fn metric_labels(&self) -> &[metrics::SharedString; 2] {
-        self.metric_labels.0.get_or_init(|| {
-            let shared =
-                |s: &str| metrics::SharedString::from_shared(std::sync::Arc::<str>::from(s));
-            [
-                shared(&self.id),
-                shared(self.owner.as_deref().unwrap_or_default()),
-            ]
+    /// Its `stepup_rule_decisions_total` counters, one per outcome.
+    pub fn counters(&self) -> &ByOutcome<metrics::Counter> {
+        self.counters.0.get_or_init(|| {
+            let owner = self.owner.clone().unwrap_or_default();
+            ByOutcome::counters(
+                "stepup_rule_decisions_total",
+                &[("rule", self.id.clone().into()), ("policy", owner.into())],
+            )
         })
     }
 

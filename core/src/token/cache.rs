@@ -17,8 +17,8 @@
 //! quick_cache is the crate the completion cache already uses: lock-striped, no
 //! background thread, eviction within `insert`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use sha2::{Digest, Sha256};
 
@@ -56,6 +56,7 @@ pub struct TokenCache {
     generation: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
+    counters: OnceLock<[metrics::Counter; 2]>,
 }
 
 impl TokenCache {
@@ -68,6 +69,7 @@ impl TokenCache {
             generation: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            counters: OnceLock::new(),
         }
     }
 
@@ -86,14 +88,19 @@ impl TokenCache {
             .get(digest)
             .filter(|entry| entry.generation == generation)
             .map(|entry| entry.claims);
-        // Literal labels: the metrics macro then builds its key at compile time, with no
-        // allocation per call.
+        // Handles registered once (see crate::outcome_metrics): an atomic add per lookup.
+        let [hit, miss] = self.counters.get_or_init(|| {
+            [
+                metrics::counter!("stepup_token_cache_total", "result" => "hit"),
+                metrics::counter!("stepup_token_cache_total", "result" => "miss"),
+            ]
+        });
         if found.is_some() {
             self.hits.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!("stepup_token_cache_total", "result" => "hit").increment(1);
+            hit.increment(1);
         } else {
             self.misses.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!("stepup_token_cache_total", "result" => "miss").increment(1);
+            miss.increment(1);
         }
         found
     }
