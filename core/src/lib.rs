@@ -13,6 +13,7 @@
 //! - [`session`]: the step-up session state machine as pure transitions;
 //! - [`store`]: the setting and session store traits, with in-memory and DynamoDB
 //!   implementations that persist the same [`item::Item`]s;
+//! - [`aws_error`]: AWS failures as one line a person can act on (cause and what to try);
 //! - `layer` (feature `api`): the tower layer that enforces step-up inside any axum
 //!   application, without Envoy;
 //!
@@ -20,6 +21,7 @@
 
 #[cfg(feature = "api")]
 pub mod api;
+pub mod aws_error;
 pub mod canonical;
 pub mod clock;
 pub mod completion_cache;

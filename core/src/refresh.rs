@@ -15,6 +15,10 @@ use std::time::Duration;
 /// Retry interval of a refresh while nothing is loaded yet.
 pub const RETRY_UNLOADED: Duration = Duration::from_secs(5);
 
+/// What to try when the JWKS cannot be fetched.
+const JWKS_HINT: &str = "try: check --jwks-url (STEPUP_JWKS_URL), or the --issuer, \
+     --user-pool-id and --region it is derived from, and the network";
+
 /// The first policy and JWKS loads, concurrently, each bounded by `timeout`. A failure is
 /// logged; the background refreshes keep trying.
 pub async fn initial_load(engine: &Engine, settings: &dyn SettingStore, timeout: Duration) {
@@ -27,14 +31,19 @@ pub async fn initial_load(engine: &Engine, settings: &dyn SettingStore, timeout:
             malformed = report.malformed,
             "policy index loaded"
         ),
+        // A DynamoDB failure is one line with its own "try: ..." (crate::aws_error).
         Ok(Err(e)) => tracing::warn!(error = %e, "first policy load failed; not ready"),
-        Err(_) => tracing::warn!("first policy load timed out; not ready"),
+        Err(_) => tracing::warn!(
+            "first policy load timed out; not ready; try: check the DynamoDB endpoint and region"
+        ),
     }
     let url = engine.verifier().jwks().url().to_owned();
     match jwks {
         Ok(Ok(keys)) => tracing::info!(keys, url, "JWKS loaded"),
-        Ok(Err(e)) => tracing::warn!(error = %e, url, "first JWKS load failed; not ready"),
-        Err(_) => tracing::warn!(url, "first JWKS load timed out; not ready"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, url, "first JWKS load failed; not ready; {JWKS_HINT}")
+        }
+        Err(_) => tracing::warn!(url, "first JWKS load timed out; not ready; {JWKS_HINT}"),
     }
 }
 

@@ -349,22 +349,29 @@ async fn an_unreachable_dynamodb_is_unavailable_quickly() {
         .await
         .expect("get hung");
     match got {
-        Err(StoreError::Unavailable(msg)) => {
-            assert!(msg.contains("GetItem"), "{msg}");
+        Err(StoreError::Aws(e)) => {
+            assert_eq!(e.operation, "GetItem");
+            assert_eq!(
+                e.cause,
+                stepup_core::aws_error::AwsCause::Unreachable,
+                "{e}"
+            );
+            assert!(
+                e.to_string()
+                    .contains("session table `step-up-auth-session-down`"),
+                "{e}"
+            );
         }
         other => panic!("expected Unavailable, got {other:?}"),
     }
     let scanned = tokio::time::timeout(limit, settings.scan())
         .await
         .expect("scan hung");
-    assert!(
-        matches!(scanned, Err(StoreError::Unavailable(_))),
-        "{scanned:?}"
-    );
+    assert!(matches!(scanned, Err(StoreError::Aws(_))), "{scanned:?}");
     let put = tokio::time::timeout(limit, sessions.put(&session("jti"), None, NOW))
         .await
         .expect("put hung");
-    assert!(matches!(put, Err(StoreError::Unavailable(_))), "{put:?}");
+    assert!(matches!(put, Err(StoreError::Aws(_))), "{put:?}");
 }
 
 /// DynamoDB only: `create_tables` may run again on existing tables (scripts and the demo

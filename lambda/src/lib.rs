@@ -18,6 +18,28 @@
 
 pub mod authorizer;
 pub mod config;
+
+/// How the functions end when they cannot start: one error record (the full chain only at
+/// `debug`) and a distinct status, 2 for a setting that cannot work, 1 for the rest.
+pub mod exit {
+    use std::process::ExitCode;
+
+    fn report(error: &(dyn std::error::Error + '_), status: u8) -> ExitCode {
+        tracing::debug!(error = ?error, "cannot start");
+        tracing::error!(error = %error, "cannot start");
+        ExitCode::from(status)
+    }
+
+    /// A configuration error (exit 2).
+    pub fn usage(error: &(dyn std::error::Error + '_)) -> ExitCode {
+        report(error, 2)
+    }
+
+    /// Any other start-up failure (exit 1).
+    pub fn failure(error: &(dyn std::error::Error + '_)) -> ExitCode {
+        report(error, 1)
+    }
+}
 pub mod emf;
 
 use anyhow::Context;
@@ -70,14 +92,17 @@ impl Deps {
     /// Builds the authorizer's dependencies from `config`: clients, stores, the engine
     /// with a completion cache, the first policy and JWKS loads, and their refresh tasks.
     pub async fn build(config: &Config) -> anyhow::Result<Deps> {
-        let clients = AwsClients::load(&config.common.aws_endpoints()).await;
+        let endpoints = config.common.aws_endpoints();
+        let clients = AwsClients::load(&endpoints).await;
         let names = config.common.table_names();
-        let settings: Arc<dyn SettingStore> = Arc::new(DynamoSettingStore::new(
-            clients.dynamodb.clone(),
-            names.setting,
-        ));
-        let sessions: Arc<dyn SessionStore> =
-            Arc::new(DynamoSessionStore::new(clients.dynamodb, names.session));
+        let settings: Arc<dyn SettingStore> = Arc::new(
+            DynamoSettingStore::new(clients.dynamodb.clone(), names.setting)
+                .with_endpoint(endpoints.dynamodb.clone()),
+        );
+        let sessions: Arc<dyn SessionStore> = Arc::new(
+            DynamoSessionStore::new(clients.dynamodb, names.session)
+                .with_endpoint(endpoints.dynamodb),
+        );
         let verifier = Arc::new(verifier(config)?);
         let policies = Arc::new(PolicyCache::new());
         let engine = Engine::new(
@@ -116,10 +141,12 @@ fn verifier(config: &Config) -> anyhow::Result<TokenVerifier> {
 pub async fn build_api_state(
     config: &Config,
 ) -> anyhow::Result<(ApiState, tokio::task::JoinHandle<()>)> {
-    let clients = AwsClients::load(&config.common.aws_endpoints()).await;
+    let endpoints = config.common.aws_endpoints();
+    let clients = AwsClients::load(&endpoints).await;
     let names = config.common.table_names();
-    let sessions: Arc<dyn SessionStore> =
-        Arc::new(DynamoSessionStore::new(clients.dynamodb, names.session));
+    let sessions: Arc<dyn SessionStore> = Arc::new(
+        DynamoSessionStore::new(clients.dynamodb, names.session).with_endpoint(endpoints.dynamodb),
+    );
     let verifier = Arc::new(verifier(config)?);
     match tokio::time::timeout(INITIAL_LOAD_TIMEOUT, verifier.jwks().refresh(clock::now())).await {
         Ok(Ok(keys)) => tracing::info!(keys, "JWKS loaded"),

@@ -1,5 +1,9 @@
 //! Logging: one tracing subscriber for every binary, on stderr, filtered by `RUST_LOG`
-//! (default `info`). JSON is one flat object per line (the event's fields beside
+//! (default `info`, with the AWS SDK's credential and region probing at `error`: each
+//! provider that finds nothing — the instance metadata service (IMDS) on a laptop, say —
+//! would otherwise print a warning of a thousand characters, while the call that needed
+//! them fails with one line that says the same in plain words, [`stepup_core::aws_error`];
+//! `RUST_LOG=debug` shows them all). JSON is one flat object per line (the event's fields beside
 //! `message`, no span list), the shape log collectors and CloudWatch Logs Insights read
 //! without configuration; text is for people at a terminal.
 
@@ -76,9 +80,12 @@ pub fn init_logging_with(options: LogOptions) -> Result<()> {
     })
 }
 
-/// `RUST_LOG`, else `info`.
+/// The filter when `RUST_LOG` is unset: `info`, the SDK's provider probing quiet.
+pub const DEFAULT_FILTER: &str = "info,aws_config=error";
+
+/// `RUST_LOG`, else [`DEFAULT_FILTER`].
 fn filter() -> EnvFilter {
-    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER))
 }
 
 #[cfg(test)]

@@ -43,14 +43,15 @@ pub fn assemble(
     idp: Arc<dyn IdentityProvider>,
 ) -> anyhow::Result<Parts> {
     let names = config.common.table_names();
-    let settings: Arc<dyn SettingStore> = Arc::new(DynamoSettingStore::new(
-        clients.dynamodb.clone(),
-        names.setting.clone(),
-    ));
-    let sessions = Arc::new(DynamoSessionStore::new(
-        clients.dynamodb.clone(),
-        names.session.clone(),
-    ));
+    let endpoint = config.aws_endpoints().dynamodb;
+    let settings: Arc<dyn SettingStore> = Arc::new(
+        DynamoSettingStore::new(clients.dynamodb.clone(), names.setting.clone())
+            .with_endpoint(endpoint.clone()),
+    );
+    let sessions = Arc::new(
+        DynamoSessionStore::new(clients.dynamodb.clone(), names.session.clone())
+            .with_endpoint(endpoint),
+    );
     let verifier = Arc::new(TokenVerifier::new(config.common.verifier_config(), jwks));
     let mut engine = Engine::new(
         Arc::new(PolicyCache::new()),

@@ -107,7 +107,7 @@ impl From<StoreError> for ApiError {
             return ApiError::too_many("store_throttled", Some(1));
         }
         let reason = match e {
-            StoreError::Unavailable(_) => "store_unavailable",
+            StoreError::Unavailable(_) | StoreError::Aws(_) => "store_unavailable",
             StoreError::Throttled => "store_throttled",
             StoreError::Conflict => "store_conflict",
             StoreError::Malformed { .. } => "session_unreadable",

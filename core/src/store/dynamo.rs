@@ -23,13 +23,15 @@
 //!
 //! Errors: `ConditionalCheckFailedException` is [`StoreError::Conflict`], the throttling
 //! codes are [`StoreError::Throttled`], and anything else (dispatch failure, timeout,
-//! service error) is [`StoreError::Unavailable`], on which privileged decisions fail closed.
+//! service error) is [`StoreError::Aws`] in plain words ([`crate::aws_error`]), on which
+//! privileged decisions fail closed.
 //!
 //! [`create_tables`] and [`local_client`] serve tests, scripts and the demo; production
 //! binaries build their [`Client`] from `aws-config` and create tables with their
 //! infrastructure templates.
 
 use super::{ChangeOutcome, SessionStore, SettingStore, StoreError, TableNames};
+use crate::aws_error::{AwsCause, AwsError, AwsTarget, ErrorFacts};
 use crate::clock::UnixSeconds;
 use crate::item::{Attr, AttrError, Item, ItemExt};
 use crate::session::{Session, SessionChange};
@@ -37,7 +39,7 @@ use crate::timestamp::to_iso8601;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
     ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
@@ -174,43 +176,45 @@ fn unwritable_item(key: &str, e: UnwritableAttr) -> StoreError {
 // Errors
 // ---------------------------------------------------------------------------------------
 
-/// What an SDK error code means for the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ErrorClass {
-    Conflict,
-    Throttled,
-    Unavailable,
-}
-
-fn classify(code: Option<&str>) -> ErrorClass {
-    match code {
-        Some("ConditionalCheckFailedException") => ErrorClass::Conflict,
-        Some(
-            "ProvisionedThroughputExceededException"
-            | "ThrottlingException"
-            | "RequestLimitExceeded"
-            | "Throttling",
-        ) => ErrorClass::Throttled,
-        _ => ErrorClass::Unavailable,
-    }
-}
-
-/// Maps an SDK error of operation `op` on `table` to a [`StoreError`].
-fn store_error<E, R>(op: &str, table: &str, err: SdkError<E, R>) -> StoreError
+/// Maps an SDK error of operation `op` on `target` to a [`StoreError`]: a failed
+/// condition is [`StoreError::Conflict`], throttling [`StoreError::Throttled`] (the
+/// request path answers 429 on it), anything else an [`AwsError`] in plain words, with
+/// the SDK's chain logged at `debug` only.
+fn store_error<E, R>(op: &'static str, target: &AwsTarget, err: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    match classify(err.code()) {
-        ErrorClass::Conflict => StoreError::Conflict,
-        ErrorClass::Throttled => {
-            tracing::debug!(op, table, "DynamoDB throttled the request");
-            StoreError::Throttled
-        }
-        ErrorClass::Unavailable => StoreError::Unavailable(format!(
-            "DynamoDB {op} on `{table}`: {}",
-            DisplayErrorContext(&err)
-        )),
+    let facts = ErrorFacts::of_sdk(&err);
+    if facts.code.as_deref() == Some("ConditionalCheckFailedException") {
+        return StoreError::Conflict;
+    }
+    tracing::debug!(op, table = %target.name, error = %facts.chain, "DynamoDB call failed");
+    match AwsCause::classify(&facts) {
+        AwsCause::Throttled => StoreError::Throttled,
+        cause => StoreError::Aws(Box::new(AwsError {
+            service: "DynamoDB",
+            operation: op,
+            target: target.clone(),
+            cause,
+            detail: facts.chain,
+        })),
+    }
+}
+
+/// What a store's errors name: `what` and `table`, the client's region and the endpoint
+/// override it was given.
+fn target_of(
+    client: &Client,
+    what: &'static str,
+    table: &str,
+    endpoint: Option<String>,
+) -> AwsTarget {
+    AwsTarget {
+        what,
+        name: table.to_owned(),
+        endpoint,
+        region: client.config().region().map(|r| r.to_string()),
     }
 }
 
@@ -224,16 +228,25 @@ pub struct DynamoSettingStore {
     client: Client,
     table: String,
     page_size: Option<i32>,
+    target: AwsTarget,
 }
 
 impl DynamoSettingStore {
     /// The store for `table`; a scan reads pages of DynamoDB's default size (1 MB).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
+        let table = table.into();
         DynamoSettingStore {
+            target: target_of(&client, "setting table", &table, None),
             client,
-            table: table.into(),
+            table,
             page_size: None,
         }
+    }
+
+    /// Names the client's endpoint override in errors (`None`: AWS's own endpoint).
+    pub fn with_endpoint(mut self, endpoint: Option<String>) -> Self {
+        self.target.endpoint = endpoint;
+        self
     }
 
     /// Limits each scan page to `items` items (tests use it to force many pages).
@@ -265,7 +278,7 @@ impl SettingStore for DynamoSettingStore {
                 .set_exclusive_start_key(start_key.take())
                 .send()
                 .await
-                .map_err(|e| store_error("Scan", &self.table, e))?;
+                .map_err(|e| store_error("Scan", &self.target, e))?;
             items.extend(page.items.unwrap_or_default().iter().map(item_from_dynamo));
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() => start_key = Some(key),
@@ -286,7 +299,7 @@ impl SettingStore for DynamoSettingStore {
             .set_item(Some(av))
             .send()
             .await
-            .map_err(|e| store_error("PutItem", &self.table, e))?;
+            .map_err(|e| store_error("PutItem", &self.target, e))?;
         Ok(())
     }
 
@@ -301,7 +314,7 @@ impl SettingStore for DynamoSettingStore {
             .key("id", AttributeValue::S(id.to_owned()))
             .send()
             .await
-            .map_err(|e| store_error("DeleteItem", &self.table, e))?;
+            .map_err(|e| store_error("DeleteItem", &self.target, e))?;
         Ok(())
     }
 }
@@ -315,15 +328,24 @@ impl SettingStore for DynamoSettingStore {
 pub struct DynamoSessionStore {
     client: Client,
     table: String,
+    target: AwsTarget,
 }
 
 impl DynamoSessionStore {
     /// The store for `table`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
+        let table = table.into();
         DynamoSessionStore {
+            target: target_of(&client, "session table", &table, None),
             client,
-            table: table.into(),
+            table,
         }
+    }
+
+    /// Names the client's endpoint override in errors (`None`: AWS's own endpoint).
+    pub fn with_endpoint(mut self, endpoint: Option<String>) -> Self {
+        self.target.endpoint = endpoint;
+        self
     }
 
     /// The table name.
@@ -342,7 +364,7 @@ impl DynamoSessionStore {
             .set_item(Some(av))
             .send()
             .await
-            .map_err(|e| store_error("PutItem", &self.table, e))?;
+            .map_err(|e| store_error("PutItem", &self.target, e))?;
         Ok(())
     }
 
@@ -357,7 +379,7 @@ impl DynamoSessionStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| store_error("GetItem", &self.table, e))?;
+            .map_err(|e| store_error("GetItem", &self.target, e))?;
         Ok(out.item.as_ref().map(item_from_dynamo))
     }
 
@@ -377,7 +399,7 @@ impl DynamoSessionStore {
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
             .send()
             .await
-            .map_err(|e| store_error("PutItem", &self.table, e))?;
+            .map_err(|e| store_error("PutItem", &self.target, e))?;
         Ok(())
     }
 }
@@ -396,7 +418,7 @@ impl SessionStore for DynamoSessionStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| store_error("GetItem", &self.table, e))?;
+            .map_err(|e| store_error("GetItem", &self.target, e))?;
         let Some(item) = out.item else {
             return Ok(None);
         };
@@ -436,7 +458,7 @@ impl SessionStore for DynamoSessionStore {
                     .expression_attribute_values(":v", AttributeValue::N(v.to_string()))
                     .send()
                     .await
-                    .map_err(|e| store_error("PutItem", &self.table, e))?;
+                    .map_err(|e| store_error("PutItem", &self.target, e))?;
                 Ok(())
             }
         }
@@ -510,7 +532,7 @@ impl SessionStore for DynamoSessionStore {
                     })?;
                 Ok(ChangeOutcome::Applied(session))
             }
-            Err(e) => match store_error("UpdateItem", &self.table, e) {
+            Err(e) => match store_error("UpdateItem", &self.target, e) {
                 // Which condition failed: read the item as it is now (the refused path only).
                 StoreError::Conflict => {
                     Ok(ChangeOutcome::Refused(self.get(session_id, now).await?))
@@ -584,7 +606,11 @@ async fn create_table(client: &Client, table: &str, key: &str) -> Result<(), Sto
         }
         // The table exists already (or is being created by someone else).
         Err(e) if e.code() == Some("ResourceInUseException") => Ok(()),
-        Err(e) => Err(store_error("CreateTable", table, e)),
+        Err(e) => Err(store_error(
+            "CreateTable",
+            &target_of(client, "table", table, None),
+            e,
+        )),
     }
 }
 
@@ -597,7 +623,9 @@ async fn wait_active(client: &Client, table: &str) -> Result<(), StoreError> {
             .table_name(table)
             .send()
             .await
-            .map_err(|e| store_error("DescribeTable", table, e))?;
+            .map_err(|e| {
+                store_error("DescribeTable", &target_of(client, "table", table, None), e)
+            })?;
         if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
             return Ok(());
         }
@@ -614,7 +642,13 @@ async fn ttl_enabled(client: &Client, table: &str) -> Result<bool, StoreError> {
         .table_name(table)
         .send()
         .await
-        .map_err(|e| store_error("DescribeTimeToLive", table, e))?;
+        .map_err(|e| {
+            store_error(
+                "DescribeTimeToLive",
+                &target_of(client, "table", table, None),
+                e,
+            )
+        })?;
     Ok(matches!(
         out.time_to_live_description()
             .and_then(|d| d.time_to_live_status()),
@@ -643,7 +677,11 @@ async fn enable_ttl(client: &Client, table: &str, attribute: &str) -> Result<(),
         // A concurrent caller may have enabled it between our two calls.
         Err(e) => match ttl_enabled(client, table).await {
             Ok(true) => Ok(()),
-            _ => Err(store_error("UpdateTimeToLive", table, e)),
+            _ => Err(store_error(
+                "UpdateTimeToLive",
+                &target_of(client, "table", table, None),
+                e,
+            )),
         },
     }
 }
@@ -715,25 +753,5 @@ mod tests {
         let err = item_to_dynamo(&item).unwrap_err();
         assert_eq!(err.path, "outer[0].blob");
         assert!(attr_to_dynamo(&Attr::Ss(vec![])).is_err());
-    }
-
-    #[test]
-    fn error_codes_map_to_conflict_throttled_or_unavailable() {
-        assert_eq!(
-            classify(Some("ConditionalCheckFailedException")),
-            ErrorClass::Conflict
-        );
-        for code in [
-            "ProvisionedThroughputExceededException",
-            "ThrottlingException",
-            "RequestLimitExceeded",
-        ] {
-            assert_eq!(classify(Some(code)), ErrorClass::Throttled, "{code}");
-        }
-        assert_eq!(
-            classify(Some("ResourceNotFoundException")),
-            ErrorClass::Unavailable
-        );
-        assert_eq!(classify(None), ErrorClass::Unavailable);
     }
 }

@@ -45,6 +45,11 @@ pub enum StoreError {
     /// closed on this.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// An AWS call failed (DynamoDB): the one-line cause and hint of
+    /// [`crate::aws_error::AwsError`]. Privileged decisions fail closed on this, as on
+    /// [`StoreError::Unavailable`].
+    #[error(transparent)]
+    Aws(Box<crate::aws_error::AwsError>),
     /// The store asked us to slow down.
     #[error("store throttled the request")]
     Throttled,
@@ -65,7 +70,7 @@ impl StoreError {
     /// A short label for metrics (`stepup_store_errors_total{kind=…}`).
     pub fn metric_label(&self) -> &'static str {
         match self {
-            StoreError::Unavailable(_) => "unavailable",
+            StoreError::Unavailable(_) | StoreError::Aws(_) => "unavailable",
             StoreError::Throttled => "throttled",
             StoreError::Conflict => "conflict",
             StoreError::Malformed { .. } => "malformed",

@@ -3,25 +3,38 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
+use std::process::ExitCode;
 use stepup_core::clock;
-use stepup_lambda::{Config, Deps, handle_event};
+use stepup_lambda::{Config, Deps, exit, handle_event};
 use stepup_runtime::logging::{LogOptions, init_logging_with};
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn main() -> ExitCode {
     // Init time for the cold-start benchmark (a measurement, not a decision input).
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
-    init_logging_with(LogOptions::lambda())?;
-    let config = Config::from_env()?;
-    let deps = Deps::build(&config).await?;
+    if let Err(e) = init_logging_with(LogOptions::lambda()) {
+        return exit::failure(&e);
+    }
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => return exit::usage(&e),
+    };
+    let deps = match Deps::build(&config).await {
+        Ok(d) => d,
+        Err(e) => return exit::failure(&*e),
+    };
     tracing::info!(
         init_ms = started.elapsed().as_secs_f64() * 1000.0,
         "authorizer ready"
     );
     let deps = &deps;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+    let served = lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         handle_event(&deps.engine, event.payload, clock::now()).await
     }))
-    .await
+    .await;
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => exit::failure(&*e),
+    }
 }
