@@ -328,6 +328,9 @@ pub fn load_policies(path: Option<&Path>) -> anyhow::Result<(PolicyIndex, String
             (m, "the example policies built into the binary".to_owned())
         }
     };
+    if let Some(bad) = manifests.unusable.first() {
+        anyhow::bail!("{bad}");
+    }
     let mut items = Vec::new();
     for input in manifests.to_inputs() {
         let rules = input.rules.map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -3,6 +3,8 @@
 //! Puts `StepUpPolicy` rules into the stepup setting table. Subcommands:
 //!
 //! - `crd`: prints the CustomResourceDefinition (`crds/stepuppolicies.yaml` is its output);
+//! - `validate -f <dir|file>`: checks manifests offline as the API server would
+//!   ([`validate`]);
 //! - `sync -f <dir|file>`: reads manifests and makes the table say what they say, without
 //!   a cluster ([`sync`]);
 //! - `run [--leader-elect]`: the controller, reconciling the policies of a cluster
@@ -17,6 +19,7 @@ pub mod leader;
 pub mod run;
 pub mod sync;
 pub mod time;
+pub mod validate;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -29,8 +32,9 @@ pub enum Error {
     /// A manifest cannot be used.
     #[error(transparent)]
     Manifest(#[from] stepup_core::crd::ManifestError),
-    /// The setting table cannot be read or written.
-    #[error("setting table `{table}`: {source}")]
+    /// The setting table cannot be read or written. An AWS failure names the table itself
+    /// ([`stepup_core::aws_error::AwsError`]); other store errors are prefixed with it.
+    #[error("{}", store_message(table, source))]
     Store {
         /// the table
         table: String,
@@ -53,6 +57,16 @@ pub enum Error {
     /// The controller cannot start or stopped (configuration, leadership lost).
     #[error("{0}")]
     Runtime(String),
+    /// A setting that cannot work (a usage error: exit 2).
+    #[error(transparent)]
+    Usage(#[from] stepup_runtime::Error),
+}
+
+fn store_message(table: &str, source: &stepup_core::store::StoreError) -> String {
+    match source {
+        stepup_core::store::StoreError::Aws(e) => e.to_string(),
+        other => format!("setting table `{table}`: {other}"),
+    }
 }
 
 impl Error {
@@ -70,6 +84,16 @@ impl Error {
                 _ => "finalizer",
             },
             Error::Runtime(_) => "runtime",
+            Error::Usage(_) => "usage",
+        }
+    }
+
+    /// The exit status for this failure: [`EXIT_USAGE`] for a setting that cannot work,
+    /// [`EXIT_FAILURE`] for everything that failed while running.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => EXIT_USAGE,
+            _ => EXIT_FAILURE,
         }
     }
 }
@@ -77,8 +101,15 @@ impl Error {
 /// The operator's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Exit status of `sync` when some policy is malformed or conflicting (the others were
-/// applied). 1 is a failure to run at all, 2 a usage error (clap).
+/// Exit status of a failure while running: AWS, the Kubernetes API, a file that cannot
+/// be read.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit status of a usage error: an unknown flag (clap's own status) or a setting that
+/// cannot work (a DynamoDB endpoint that is not a URL).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status of `validate` when some manifest has a problem, and of `sync` when some
+/// policy is malformed or conflicting (the others were applied) or some document cannot
+/// be read as a policy (nothing was applied).
 pub const EXIT_POLICY_PROBLEMS: u8 = 3;
 
 /// The command line.
@@ -99,6 +130,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the StepUpPolicy CustomResourceDefinition (YAML).
     Crd,
+    /// Check StepUpPolicy manifests offline, as the API server would (no cluster, no AWS).
+    Validate(validate::ValidateArgs),
     /// Make the setting table hold exactly the rules of the given manifests.
     Sync(sync::SyncArgs),
     /// Run the controller: reconcile the StepUpPolicy objects of the cluster.
@@ -114,6 +147,20 @@ impl Cli {
             _ => LogFormat::Text,
         }
     }
+
+    /// A command a person runs at a terminal (not the controller): its failure is one line
+    /// on stderr rather than a log record.
+    pub fn is_one_shot(&self) -> bool {
+        !matches!(self.command, Command::Run(_))
+    }
+}
+
+fn status(problems: bool) -> ExitCode {
+    if problems {
+        ExitCode::from(EXIT_POLICY_PROBLEMS)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Runs a parsed command line at `now` (Unix seconds), printing to stdout.
@@ -125,13 +172,17 @@ pub async fn run(cli: Cli, now: UnixSeconds) -> Result<ExitCode> {
             stdout.write_all(stepup_core::crd::crd_yaml()?.as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Validate(args) => {
+            let report = validate::run(&args, &mut stdout)?;
+            Ok(status(!report.is_valid()))
+        }
         Command::Sync(args) => {
+            args.dynamo.validate()?;
             let report = sync::run(&args, now, &mut stdout).await?;
-            Ok(if report.plan.has_problems() {
-                ExitCode::from(EXIT_POLICY_PROBLEMS)
-            } else {
-                ExitCode::SUCCESS
-            })
+            if let Some(e) = &report.table_unreadable {
+                eprintln!("stepup-operator: {e}; planned against an empty table");
+            }
+            Ok(status(report.has_problems()))
         }
         Command::Run(args) => {
             drop(stdout);

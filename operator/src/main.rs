@@ -10,14 +10,21 @@ async fn main() -> ExitCode {
     let cli: Cli = stepup_runtime::env::parse();
     if let Err(e) = init_logging(cli.log_format()) {
         eprintln!("stepup-operator: {e}");
-        return ExitCode::FAILURE;
+        return ExitCode::from(stepup_operator::EXIT_FAILURE);
     }
+    let one_shot = cli.is_one_shot();
     match run(cli, stepup_core::clock::now()).await {
         Ok(code) => code,
         Err(e) => {
-            tracing::error!(error = %e, "stepup-operator failed");
-            eprintln!("stepup-operator: {e}");
-            ExitCode::FAILURE
+            // One line for a person (the full chain only at debug); a log record for the
+            // controller's collector.
+            tracing::debug!(error = ?e, "stepup-operator failed");
+            if one_shot {
+                eprintln!("stepup-operator: {e}");
+            } else {
+                tracing::error!(error = %e, "stepup-operator failed");
+            }
+            ExitCode::from(e.exit_code())
         }
     }
 }

@@ -246,7 +246,7 @@ mod tests {
         let table = |argv: &[&str]| match crate::Cli::try_parse_from(argv).unwrap().command {
             crate::Command::Run(args) => args.table(),
             crate::Command::Sync(args) => args.table(),
-            crate::Command::Crd => unreachable!(),
+            crate::Command::Crd | crate::Command::Validate(_) => unreachable!(),
         };
         let run = table(&["x", "run", "--table-prefix", "dev", "--setting-table", ""]);
         let sync = table(&[

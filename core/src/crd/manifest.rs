@@ -5,13 +5,19 @@
 //! other kinds are skipped with a warning (a directory of manifests often holds a
 //! Deployment next to the policies); empty documents are ignored.
 //!
-//! Two kinds of failure are kept apart:
-//! - a file that cannot be read or is not YAML, or a `StepUpPolicy` without a
-//!   `metadata.name`, is a [`ManifestError`]: the caller cannot know which policy it was
-//!   meant to be, so it must not plan at all (pruning would delete that policy's items);
-//! - a `StepUpPolicy` that names itself but does not fit the schema (an unknown `action`,
-//!   a string where a list belongs, …) is returned in [`Manifests::invalid`] with its owner,
-//!   so that the plan can treat it as a malformed policy and keep its items.
+//! Three kinds of failure are kept apart:
+//! - a file or directory that cannot be read is a [`ManifestError`];
+//! - a document that is not YAML, or a `StepUpPolicy` without a `metadata.name`, is
+//!   [`Manifests::unusable`]: nobody can know which policy it was meant to be, so a sync must
+//!   not plan at all (pruning would delete that policy's items);
+//! - a `StepUpPolicy` that names itself but does not fit the CRD's schema (an unknown
+//!   `action`, an unknown field, a string where a list belongs, a wrong `kind` of our API
+//!   group, …; checked by [`super::validate::schema_problems`]) is returned in
+//!   [`Manifests::invalid`] with its owner and every problem, so that the plan can treat it
+//!   as a malformed policy and keep its items.
+//!
+//! Documents of other API groups are skipped; a document of the group `stepup.dev` that is
+//! not a `StepUpPolicy` of this version is invalid (a typo must not make a policy vanish).
 
 use super::plan::{PolicyInput, PolicyMeta};
 use super::rules::PolicyError;
@@ -20,7 +26,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// Where a document comes from: file and 0-based document index.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Source {
     /// The file.
     pub file: PathBuf,
@@ -34,7 +40,7 @@ impl fmt::Display for Source {
     }
 }
 
-/// A manifest that cannot be used at all.
+/// A manifest that cannot be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     /// The file or directory cannot be read.
@@ -45,20 +51,71 @@ pub enum ManifestError {
         /// the error
         source: std::io::Error,
     },
-    /// Not YAML.
-    #[error("{source_at}: not valid YAML: {error}")]
-    Yaml {
-        /// where
-        source_at: Source,
-        /// the parser's message
-        error: serde_yaml::Error,
-    },
-    /// A `StepUpPolicy` without `metadata.name`.
-    #[error("{0}: StepUpPolicy has no metadata.name")]
-    NoName(Source),
     /// A directory without manifests.
     #[error("{0}: no *.yaml or *.yml files")]
     Empty(PathBuf),
+}
+
+/// One problem of a document: the field it is about (`spec.rules[0].maxAge`; empty for
+/// the document as a whole) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The field path, `.`-separated with `[i]` for list items.
+    pub field: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl Problem {
+    /// A problem of `field`.
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Problem {
+        Problem {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}", self.reason)
+        } else {
+            write!(f, "{}: {}", self.field, self.reason)
+        }
+    }
+}
+
+/// A document no policy can be told from (not YAML, or a `StepUpPolicy` without a name).
+#[derive(Debug, Clone)]
+pub struct UnusableDocument {
+    /// Where it comes from.
+    pub source: Source,
+    /// What is wrong.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for UnusableDocument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.source)?;
+        write_problems(f, &self.problems)
+    }
+}
+
+/// The string at `v`, if it is one.
+fn text_of(v: Option<&serde_yaml::Value>) -> Option<&str> {
+    v.and_then(serde_yaml::Value::as_str)
+}
+
+/// `a; b; c`.
+pub(crate) fn write_problems(f: &mut fmt::Formatter<'_>, problems: &[Problem]) -> fmt::Result {
+    for (i, p) in problems.iter().enumerate() {
+        if i > 0 {
+            f.write_str("; ")?;
+        }
+        write!(f, "{p}")?;
+    }
+    Ok(())
 }
 
 /// A policy read from a manifest.
@@ -77,8 +134,8 @@ pub struct InvalidPolicy {
     pub source: Source,
     /// `namespace/name`.
     pub owner: String,
-    /// The deserializer's message.
-    pub error: String,
+    /// Every problem found.
+    pub problems: Vec<Problem>,
 }
 
 /// What a set of manifests holds.
@@ -88,6 +145,8 @@ pub struct Manifests {
     pub policies: Vec<LoadedPolicy>,
     /// `StepUpPolicy` documents that do not fit the schema.
     pub invalid: Vec<InvalidPolicy>,
+    /// Documents no policy can be told from: a sync must not plan with them around.
+    pub unusable: Vec<UnusableDocument>,
     /// Documents of other kinds that were skipped, one description each.
     pub skipped: Vec<String>,
 }
@@ -129,7 +188,11 @@ impl Manifests {
                 },
                 rules: Err(PolicyError {
                     policy: bad.owner.clone(),
-                    problems: vec![format!("{}: {}", bad.source, bad.error)],
+                    problems: bad
+                        .problems
+                        .iter()
+                        .map(|p| format!("{}: {p}", bad.source))
+                        .collect(),
                 }),
             });
         }
@@ -186,7 +249,8 @@ pub fn read_manifests(path: &Path) -> Result<Manifests, ManifestError> {
     Ok(out)
 }
 
-/// Reads the documents of one file's text (`file` only names it in messages).
+/// Reads the documents of one file's text (`file` only names it in messages). A document
+/// that is not YAML ends the file: the parser cannot tell where the next one starts.
 pub fn read_documents(file: &Path, text: &str, out: &mut Manifests) -> Result<(), ManifestError> {
     use serde::Deserialize;
     for (index, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
@@ -194,16 +258,24 @@ pub fn read_documents(file: &Path, text: &str, out: &mut Manifests) -> Result<()
             file: file.to_owned(),
             document: index,
         };
-        let value = serde_yaml::Value::deserialize(doc).map_err(|error| ManifestError::Yaml {
-            source_at: source.clone(),
-            error,
-        })?;
+        let value = match serde_yaml::Value::deserialize(doc) {
+            Ok(v) => v,
+            Err(e) => {
+                out.unusable.push(UnusableDocument {
+                    source,
+                    problems: vec![Problem::new("", format!("not valid YAML: {e}"))],
+                });
+                break;
+            }
+        };
         if value.is_null() {
             continue;
         }
-        let kind = value.get("kind").and_then(serde_yaml::Value::as_str);
-        let api_version = value.get("apiVersion").and_then(serde_yaml::Value::as_str);
-        if kind != Some(KIND) || api_version != Some(API_VERSION) {
+        let kind = text_of(value.get("kind"));
+        let api_version = text_of(value.get("apiVersion"));
+        let group = api_version.and_then(|v| v.split_once('/')).map(|(g, _)| g);
+        let ours = group == API_VERSION.split_once('/').map(|(g, _)| g) || kind == Some(KIND);
+        if !ours {
             let what = format!(
                 "{source}: skipped {} {}",
                 api_version.unwrap_or("<no apiVersion>"),
@@ -214,27 +286,47 @@ pub fn read_documents(file: &Path, text: &str, out: &mut Manifests) -> Result<()
             continue;
         }
         let metadata = value.get("metadata");
-        let field = |name: &str| {
-            metadata
-                .and_then(|m| m.get(name))
-                .and_then(serde_yaml::Value::as_str)
-                .map(str::to_owned)
-        };
+        let field = |name: &str| text_of(metadata.and_then(|m| m.get(name))).map(str::to_owned);
         let Some(name) = field("name").filter(|n| !n.is_empty()) else {
-            return Err(ManifestError::NoName(source));
+            out.unusable.push(UnusableDocument {
+                source,
+                problems: vec![Problem::new(
+                    "metadata.name",
+                    format!("{} has no name", kind.unwrap_or(KIND)),
+                )],
+            });
+            continue;
         };
         let owner = format!(
             "{}/{name}",
             field("namespace").unwrap_or_else(|| "default".into())
         );
-        match serde_yaml::from_value::<StepUpPolicy>(value) {
-            Ok(policy) => out.policies.push(LoadedPolicy { source, policy }),
-            Err(e) => out.invalid.push(InvalidPolicy {
-                source,
-                owner,
-                error: e.to_string(),
-            }),
+        let mut problems = Vec::new();
+        if kind != Some(KIND) || api_version != Some(API_VERSION) {
+            problems.push(Problem::new(
+                "kind",
+                format!(
+                    "`{} {}` is not `{API_VERSION} {KIND}`",
+                    api_version.unwrap_or("<no apiVersion>"),
+                    kind.unwrap_or("<no kind>")
+                ),
+            ));
         }
+        problems.extend(super::validate::schema_problems(&value));
+        if problems.is_empty() {
+            match serde_yaml::from_value::<StepUpPolicy>(value) {
+                Ok(policy) => {
+                    out.policies.push(LoadedPolicy { source, policy });
+                    continue;
+                }
+                Err(e) => problems.push(Problem::new("spec", e.to_string())),
+            }
+        }
+        out.invalid.push(InvalidPolicy {
+            source,
+            owner,
+            problems,
+        });
     }
     Ok(())
 }
@@ -301,19 +393,34 @@ spec:
     }
 
     #[test]
-    fn bad_yaml_and_nameless_policies_name_file_and_document() {
-        let e = read("a: b\n---\n: : [\n").unwrap_err();
+    fn bad_yaml_and_nameless_policies_are_unusable_with_file_and_document() {
+        let m = read("a: b\n---\n: : [\n").unwrap();
+        assert_eq!(m.unusable.len(), 1);
         assert!(
-            e.to_string()
+            m.unusable[0]
+                .to_string()
                 .starts_with("p.yaml (document 1): not valid YAML"),
-            "{e}"
+            "{}",
+            m.unusable[0]
         );
-        let e = read("apiVersion: stepup.dev/v1alpha1\nkind: StepUpPolicy\nspec: {rules: []}\n")
-            .unwrap_err();
+        let m = read("apiVersion: stepup.dev/v1alpha1\nkind: StepUpPolicy\nspec: {rules: []}\n")
+            .unwrap();
         assert_eq!(
-            e.to_string(),
-            "p.yaml (document 0): StepUpPolicy has no metadata.name"
+            m.unusable[0].to_string(),
+            "p.yaml (document 0): metadata.name: StepUpPolicy has no name"
         );
+    }
+
+    #[test]
+    fn a_wrong_kind_of_our_group_is_invalid_and_other_groups_are_skipped() {
+        let m = read(
+            "apiVersion: stepup.dev/v1alpha1\nkind: StepUpPolicies\nmetadata: {name: x}\n\
+             spec: {rules: [{path: /a, action: Deny}]}\n",
+        )
+        .unwrap();
+        assert_eq!(m.invalid[0].owner, "default/x");
+        assert_eq!(m.invalid[0].problems[0].field, "kind");
+        assert!(m.skipped.is_empty());
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //!   ([`crd_yaml`]);
 //! - [`manifest`]: reading `StepUpPolicy` objects from YAML files (for `stepup-operator
 //!   sync -f`, which needs no cluster);
+//! - [`cel_rules`]: the CRD's CEL rules, each with its Rust counterpart;
+//! - [`validate`]: every problem of every document of a set of manifests, offline, with
+//!   the CRD's own OpenAPI schema, its CEL rules' counterparts and [`rules_for`];
 //! - [`plan`]: the pure translation of policies into setting-table items and of the
 //!   difference to the table into puts and deletes.
 //!
@@ -11,15 +14,18 @@
 //! `/`, duration syntax, CEL rules between fields); [`plan::rules_for`] checks everything
 //! again, because `sync -f` reads files that never went through an API server.
 
+pub mod cel_rules;
 #[cfg(test)]
 mod fixtures;
 pub mod manifest;
 pub mod plan;
 pub mod rules;
+pub mod validate;
 
-pub use manifest::{LoadedPolicy, ManifestError, Manifests, read_manifests};
+pub use manifest::{LoadedPolicy, ManifestError, Manifests, Problem, read_manifests};
 pub use plan::{Plan, PlanOptions, PolicyInput, PolicyMeta, plan_writes};
 pub use rules::{PolicyError, rules_for};
+pub use validate::{Report, validate};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResource;
@@ -80,7 +86,7 @@ pub const DURATION_PATTERN: &str = "^([0-9]+h)?([0-9]+m)?([0-9]+s)?$";
 #[serde(rename_all = "camelCase")]
 pub struct StepUpPolicySpec {
     /// The rules; each becomes one item of the setting table.
-    #[schemars(length(min = 1, max = 256))]
+    #[schemars(length(min = 1, max = 256), extend("x-kubernetes-list-type" = "set"))]
     pub rules: Vec<PolicyRule>,
     /// `Enforce` (default): the rules' outcomes are answered. `Audit`: report-only, a
     /// request a rule would challenge or deny is allowed, marked, logged and counted (see
@@ -102,16 +108,12 @@ pub enum PolicyEnforcement {
 /// One rule: which requests it governs and what it asks for.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [
-    {
-        "rule": "self.action == 'RequireStepUp' || ((!has(self.acrValues) || size(self.acrValues) == 0) && (!has(self.amrValues) || size(self.amrValues) == 0) && (!has(self.factors) || size(self.factors) == 0) && !has(self.maxAge))",
-        "message": "maxAge, factors, acrValues and amrValues apply only to action RequireStepUp"
-    },
-    {
-        "rule": "!has(self.match) || self.match != 'Template' || self.path.contains('{')",
-        "message": "a Template rule needs at least one {variable} in its path"
-    }
-]))]
+// The CEL rules come from `cel_rules` (each with its Rust counterpart); an atomic map, so
+// that `spec.rules` can be a set: the API server refuses a rule written twice.
+#[schemars(extend(
+    "x-kubernetes-validations" = cel_rules::x_kubernetes_validations(),
+    "x-kubernetes-map-type" = "atomic"
+))]
 pub struct PolicyRule {
     /// The request path (canonicalised before use), or for `Template` a path with
     /// whole-segment `{name}` variables (`/accounts/{id}/transfer`).

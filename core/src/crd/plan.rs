@@ -211,8 +211,30 @@ impl Plan {
 }
 
 impl fmt::Display for Plan {
-    /// One line per change, for `sync --dry-run` and logs.
+    /// One line per change, then per conflict and malformed policy, for logs.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, true)
+    }
+}
+
+/// A [`Plan`] shown without its malformed policies (see [`Plan::changes`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PlanChanges<'a>(&'a Plan);
+
+impl fmt::Display for PlanChanges<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.write(f, false)
+    }
+}
+
+impl Plan {
+    /// The plan's changes and conflicts, one line each, without the malformed policies:
+    /// for `sync`, which prints those (with file, document and field) before it plans.
+    pub fn changes(&self) -> PlanChanges<'_> {
+        PlanChanges(self)
+    }
+
+    fn write(&self, f: &mut fmt::Formatter<'_>, errors: bool) -> fmt::Result {
         for p in &self.puts {
             let state = p.item.opt_s("stepUpState").ok().flatten().unwrap_or("?");
             match &p.kind {
@@ -245,8 +267,10 @@ impl fmt::Display for Plan {
         for c in &self.conflicts {
             writeln!(f, "! conflict: {c}")?;
         }
-        for e in &self.errors {
-            writeln!(f, "! error: {e}")?;
+        if errors {
+            for e in &self.errors {
+                writeln!(f, "! error: {e}")?;
+            }
         }
         if self.is_noop() && !self.has_problems() {
             writeln!(f, "nothing to do")?;
@@ -776,7 +800,7 @@ mod tests {
         );
         assert!(text.contains("rules[1].maxAge: `5 minutes`"), "{text}");
         assert!(
-            text.contains("rules[2].path: template `/files/{name}.json`"),
+            text.contains("rules[2].path: a Template path is literal segments"),
             "{text}"
         );
 

@@ -6,7 +6,7 @@
 //! **Keys.** Each rule's [`rule_key`] is `<MATCH>:<canonical path>`, then `|methods=GET,POST`
 //! and `|hosts=a,b` when the rule names them (sorted): what two rules must not share.
 
-use super::{FactorName, MatchType, PolicyEnforcement, RuleAction, StepUpPolicy};
+use super::{FactorName, MatchType, PolicyEnforcement, RuleAction, StepUpPolicy, cel_rules};
 use crate::canonical::canonicalize;
 use crate::policy::{Enforcement, HostPattern, PathPattern, Rule, StepUpState, Template};
 use crate::session::Factor;
@@ -109,6 +109,12 @@ pub fn rules_for(policy: &StepUpPolicy) -> Result<Vec<Rule>, PolicyError> {
         let mut problem = |field: &str, what: String| {
             problems.push(format!("rules[{i}].{field}: {what}"));
         };
+        // The CRD's CEL rules first (the API server's own checks), then what they leave.
+        let mut cel_fields: Vec<&str> = Vec::new();
+        for broken in cel_rules::broken(spec) {
+            problem(broken.field, broken.message.to_owned());
+            cel_fields.push(broken.field);
+        }
         let pattern = match spec.match_type {
             MatchType::Exact | MatchType::Prefix if !spec.path.starts_with('/') => {
                 problem("path", format!("`{}` does not start with `/`", spec.path));
@@ -126,6 +132,7 @@ pub fn rules_for(policy: &StepUpPolicy) -> Result<Vec<Rule>, PolicyError> {
             },
             MatchType::Template => match Template::parse(&spec.path) {
                 Ok(t) => Some(PathPattern::Template(t)),
+                Err(_) if cel_fields.contains(&"path") => None,
                 Err(e) => {
                     problem("path", format!("template `{}`: {e}", spec.path));
                     None
@@ -162,28 +169,12 @@ pub fn rules_for(policy: &StepUpPolicy) -> Result<Vec<Rule>, PolicyError> {
 
         let max_age = match spec.max_age.as_deref().map(parse_duration) {
             None => None,
-            Some(Ok(0)) => {
-                problem("maxAge", "must be longer than 0s".to_owned());
-                None
-            }
             Some(Ok(s)) => Some(s),
             Some(Err(e)) => {
                 problem("maxAge", e);
                 None
             }
         };
-        let require = spec.action == RuleAction::RequireStepUp;
-        if !require
-            && (spec.max_age.is_some()
-                || !spec.factors.is_empty()
-                || !spec.acr_values.is_empty()
-                || !spec.amr_values.is_empty())
-        {
-            problem(
-                "action",
-                "maxAge, factors, acrValues and amrValues apply only to RequireStepUp".to_owned(),
-            );
-        }
         let mut claim_values = |field: &str, values: &[String]| {
             let mut out: Vec<String> = Vec::new();
             for v in values {
@@ -231,7 +222,7 @@ pub fn rules_for(policy: &StepUpPolicy) -> Result<Vec<Rule>, PolicyError> {
         }
         if let Some(first) = first_index.get(&rule.id) {
             problems.push(format!(
-                "rules[{i}] and rules[{first}] both govern `{}`",
+                "rules[{i}]: governs `{}` as rules[{first}] does",
                 rule.id
             ));
         } else {
@@ -274,7 +265,7 @@ mod tests {
         );
         let err = rules_for(&p).unwrap_err();
         assert_eq!(err.problems.len(), 5, "{err}");
-        assert!(err.problems[4].contains("rules[4] and rules[0] both govern `EXACT:/a`"));
+        assert!(err.problems[4].contains("rules[4]: governs `EXACT:/a` as rules[0] does"));
         let empty = policy("empty", 1, vec![]);
         assert!(rules_for(&empty).is_err());
     }
