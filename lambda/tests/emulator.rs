@@ -22,14 +22,13 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use stepup_core::clock;
 use stepup_core::store::dynamo::{self, DynamoSessionStore, DynamoSettingStore};
 use stepup_core::store::{SettingStore, TableNames};
-use stepup_core::testkit::{TEST_CLIENT_ID, TEST_JWKS, TEST_POOL, TEST_REGION, TestIssuer};
+use stepup_core::testkit::{TEST_CLIENT_ID, TEST_POOL, TEST_REGION, TestIssuer};
 
 /// Skips (returns `None`) with a note, or panics under `CI=true`.
 fn skip(why: &str) -> Option<()> {
@@ -64,18 +63,6 @@ fn install_cargo_lambda() -> Result<PathBuf, String> {
     } else {
         Err(format!("no cargo-lambda in `{}`", bin.display()))
     }
-}
-
-/// Serves the test issuer's JWKS at `/jwks.json` on a free loopback port.
-async fn jwks_server() -> SocketAddr {
-    let app = axum::Router::new().route(
-        "/jwks.json",
-        axum::routing::get(|| async { ([("content-type", "application/json")], TEST_JWKS) }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
 }
 
 fn free_port() -> u16 {

@@ -4,6 +4,7 @@
 //! completed-session fixtures, and TOTP codes as an authenticator app computes them.
 
 pub mod components;
+pub mod offline;
 pub mod world;
 use crate::clock::UnixSeconds;
 use crate::item::{Attr, Item};

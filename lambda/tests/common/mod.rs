@@ -21,6 +21,23 @@ pub const MALFORMED: &[u8] = include_bytes!("../fixtures/malformed.json");
 #[allow(unused_imports)]
 pub use stepup_core::testkit::components::in_ci;
 
+/// Serves the test issuer's JWKS at `/jwks.json` on a free loopback port.
+pub async fn jwks_server() -> std::net::SocketAddr {
+    let app = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(|| async {
+            (
+                [("content-type", "application/json")],
+                stepup_core::testkit::TEST_JWKS,
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
 /// The workspace root (the parent of this crate).
 pub fn workspace_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
