@@ -33,6 +33,44 @@ fn main() {
     for (label, token_cache_size) in [("cached token", 1024), ("cold token", 0)] {
         run(label, token_cache_size, iterations);
     }
+    if full {
+        full_token_cache();
+    }
+}
+
+/// The heap the verified-token cache holds when full: the sidecar's default size
+/// of distinct valid tokens, with realistic Cognito claims (groups,
+/// scope, `origin_jti`), measured by dhat as live bytes after minus before.
+fn full_token_cache() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let issuer = stepup_core::testkit::TestIssuer::new();
+    let size = stepup_core::token::VerifierConfig::DEFAULT_TOKEN_CACHE_SIZE;
+    let verifier = rt.block_on(issuer.verifier_with_token_cache(NOW, size));
+    let tokens: Vec<String> = (0..size)
+        .map(|i| {
+            let mut claims = issuer.claims(&format!("user-{i}"), &format!("jti-{i:08}"), NOW);
+            claims["cognito:groups"] = serde_json::json!(["payments", "admins"]);
+            issuer.sign(&claims)
+        })
+        .collect();
+    let _profiler = dhat::Profiler::builder().testing().build();
+    let before = dhat::HeapStats::get().curr_bytes;
+    rt.block_on(async {
+        for token in &tokens {
+            verifier.verify(token, NOW).await.unwrap();
+        }
+    });
+    let cache = verifier.cache().unwrap();
+    let bytes = dhat::HeapStats::get().curr_bytes - before;
+    println!(
+        "full token cache: {} tokens cached (size {}), {:.1} MiB of heap, {:.0} bytes per token",
+        cache.len(),
+        cache.capacity(),
+        bytes as f64 / (1024.0 * 1024.0),
+        bytes as f64 / cache.len() as f64
+    );
 }
 
 fn run(label: &str, token_cache_size: usize, iterations: usize) {

@@ -152,7 +152,7 @@ pub struct IdentityArgs {
     pub use_origin_jti: bool,
 
     /// How many verified tokens to remember, so that a repeated token skips the RSA
-    /// check (default 10000, about 4 MiB; 0 turns the cache off). Claims and expiry are
+    /// check (default 5000, about 3.5 MiB; 0 turns the cache off). Claims and expiry are
     /// still checked on every request, and a JWKS change empties the cache.
     #[arg(long, env = "STEPUP_TOKEN_CACHE_SIZE")]
     pub token_cache_size: Option<usize>,
