@@ -183,8 +183,12 @@ async fn the_binary_syncs_prunes_and_exits_non_zero_on_a_malformed_policy() {
     let broken = sync_from(dir.path());
     let stdout = String::from_utf8_lossy(&broken.stdout);
     assert_eq!(broken.status.code(), Some(3), "{stdout}");
-    assert!(stdout.contains("! error: StepUpPolicy `default/payments` is malformed"));
-    assert!(stdout.contains("rules[0].maxAge: `5 minutes`"), "{stdout}");
+    // Validation names file, document, policy and field before the plan.
+    assert!(
+        stdout.contains("payments.yaml (document 0) default/payments: spec.rules[0].maxAge: "),
+        "{stdout}"
+    );
+    assert!(stdout.starts_with("! error: "), "{stdout}");
     let index = PolicyIndex::from_items(&store.scan().await.unwrap());
     assert_eq!(
         state(&index, "POST", "/accounts/1/transfer"),
