@@ -3,12 +3,7 @@
 //! one-call codes keep the tests short; Cognito's MFA challenge, the default, is
 //! `api_mfa.rs`.
 
-// Test helpers outside `#[test]` functions panic on purpose, like the tests themselves.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod api_support;
-
-use api_support::*;
+use crate::api_support::*;
 use http::{Method, StatusCode};
 use serde_json::json;
 use std::sync::Arc;

@@ -4,11 +4,7 @@
 //! `api_support`; the same flow against moto is in `cognito_moto.rs` and behind Envoy in
 //! the sidecar's end-to-end tests.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod api_support;
-
-use api_support::*;
+use crate::api_support::*;
 use http::StatusCode;
 use serde_json::json;
 use std::sync::Arc;

@@ -9,9 +9,6 @@
 //! `GetUserAttributeVerificationCode` / `VerifyUserAttribute` (HTTP 500): the client must
 //! report that as `Unavailable`, promptly.
 
-// Test helpers outside `#[test]` functions panic on purpose, like the tests themselves.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use axum::body::Body;
 use http::{Request, StatusCode};
 use serde_json::{Value, json};

@@ -2,7 +2,6 @@
 //! (controller-rs keeps its CRD the same way); the example policies must stay valid.
 
 #![cfg(feature = "crd")]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
 use stepup_core::crd::{crd_yaml, read_manifests, rules_for};

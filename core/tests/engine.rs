@@ -1,8 +1,6 @@
 //! The engine end to end on in-memory stores: real RS256 tokens (fixture key), the seed's
 //! setting items, and sessions moved through the state machine.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::sync::Arc;
 use stepup_core::Decision;
 use stepup_core::clock::UnixSeconds;

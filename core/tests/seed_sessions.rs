@@ -5,10 +5,8 @@
 //! item gives the challenge — never a 403 as if the store were down.
 
 #![cfg(feature = "dynamodb")]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use stepup_core::Decision;

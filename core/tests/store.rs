@@ -4,10 +4,8 @@
 //! them with conditional writes only.
 
 #![cfg(feature = "dynamodb")]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::time::Duration;
 use stepup_core::clock::UnixSeconds;

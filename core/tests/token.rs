@@ -1,9 +1,6 @@
 //! Token verification end to end: tokens signed with the test-only fixture keys
 //! (`tests/fixtures/`), verified against JWKS documents built from their public halves.
 
-// Test helpers outside `#[test]` functions panic on purpose, like the tests themselves.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use stepup_core::clock::UnixSeconds;

@@ -174,8 +174,8 @@ pub struct Association {
     pub secret_code: String,
     /// `otpauth://totp/...`.
     pub otpauth_uri: String,
-    /// The QR code of the URI, a base64 PNG.
-    pub qr_png_base64: String,
+    /// The QR code of the URI, an SVG picture in a `data:` URL.
+    pub qr_code_data_url: String,
 }
 
 /// An MFA preference change (Cognito's `SetUserMFAPreference` settings of one factor).
@@ -421,7 +421,7 @@ impl DevIdp {
         let association = Association {
             secret_code: key.secret_base32(),
             otpauth_uri: key.otpauth_uri()?,
-            qr_png_base64: key.qr_png_base64()?,
+            qr_code_data_url: key.qr_svg_data_url()?,
         };
         let user = user_mut(&mut state, &username)?;
         user.totp = Some(key);

@@ -14,13 +14,10 @@
 //! (installed here by `scripts/cargo-lambda.sh install`, idempotent). Without either the
 //! test is skipped with a note, except under `CI=true`, where it fails.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 // Wall-clock timing of the benchmark; no decision reads it.
 #![allow(clippy::disallowed_methods)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::Stdio;

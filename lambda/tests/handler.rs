@@ -2,11 +2,7 @@
 //! REQUEST authorizer, the seed's test event, HTTP API v2), on an engine over in-memory
 //! stores and the test issuer's keys.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use stepup_core::engine::EngineConfig;

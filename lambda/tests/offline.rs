@@ -6,9 +6,7 @@
 //! what to try, and no SDK noise. The JWKS is served locally, so that the AWS failure is
 //! the one on show.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 use stepup_core::testkit::offline::{UNREACHABLE, assert_actionable, command};

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Offline validation of `lambda/template.yaml` (AWS SAM), without an AWS account or SAM CLI.
 //!
 //! - `cfn_lint_passes`: `scripts/cfn-lint.sh lint` (PyPI cfn-lint, which expands the SAM
@@ -10,7 +9,7 @@
 //! - `template_key_facts`: parses the YAML (CloudFormation tags `!Ref`, `!Sub`, `!GetAtt`,
 //!   `!If` are `serde_yaml::Value::Tagged`) and asserts what docs/lambda.md promises.
 
-mod common;
+use crate::common;
 
 use common::{in_ci, workspace_root as repo_root};
 use std::path::PathBuf;

@@ -9,9 +9,7 @@
 //! When the engine cannot be installed (no network, no pip) the tests print why and pass,
 //! except under `CI=true`, where that is a failure (see `common::in_ci`).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+use crate::common;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Container, PodSpec, Service, ServiceAccount};

@@ -12,9 +12,7 @@
 //! The last test runs against a real cluster (`KUBECONFIG`); no cluster exists on the
 //! project's machines or in CI, so it is ignored (with its reason) and runs only with `--ignored`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+use crate::common;
 
 use common::apiserver::{ApiHandle, CALL_TIMEOUT, reply};
 use common::{dynamodb_endpoint, hand_made};

@@ -2,9 +2,7 @@
 //! (`common::apiserver`): creating the Lease, leaving a live one alone, taking an expired
 //! one over guarded by its resource version.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+use crate::common;
 
 use common::apiserver::{next, reply};
 use http::{Request, Response, StatusCode};

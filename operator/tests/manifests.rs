@@ -9,8 +9,6 @@
 //! what only the validator can see (each file says why); the CRD accepts them, and the
 //! test says so, so that a schema that learns to refuse one moves it to `invalid/`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;

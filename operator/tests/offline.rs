@@ -3,8 +3,6 @@
 //! endpoint and says what to try; exit codes tell usage errors (2) from failures (1) and
 //! policy problems (3); `validate` and a dry run need no AWS at all.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::path::PathBuf;
 use std::process::Output;
 use stepup_core::testkit::offline::{UNREACHABLE, assert_actionable, command};

@@ -5,9 +5,7 @@
 //! DynamoDB Local comes from `./scripts/test` (`DYNAMODB_ENDPOINT`); without it the tests
 //! are skipped with a note, except under `CI=true`, where they fail.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+use crate::common;
 
 use common::hand_made;
 use std::path::PathBuf;

@@ -9,7 +9,7 @@
 //! | `POST /dev-idp/respond-to-auth-challenge` | `RespondToAuthChallenge` | `{challengeName, session, username, code?, answer?}` → the same |
 //! | `POST /dev-idp/sign-out` | `GlobalSignOut` | bearer → `{}` |
 //! | `POST /dev-idp/get-user` | `GetUser` | bearer → `{username, preferredMfaSetting, userMfaSettingList, …}` |
-//! | `POST /dev-idp/associate-software-token` | `AssociateSoftwareToken` | bearer → `{secretCode, otpauthUri, qrCodePng}` |
+//! | `POST /dev-idp/associate-software-token` | `AssociateSoftwareToken` | bearer → `{secretCode, otpauthUri, qrCode}` |
 //! | `POST /dev-idp/verify-software-token` | `VerifySoftwareToken` | `{userCode}` → `{status: "SUCCESS"}` |
 //! | `POST /dev-idp/set-user-mfa-preference` | `SetUserMFAPreference` | `{softwareTokenMfaSettings?, smsMfaSettings?}` → `{}` |
 //! | `GET /dev-idp/.well-known/jwks.json` | the pool's JWKS | → JWKS |
@@ -272,7 +272,7 @@ async fn associate(
     Ok(axum::Json(json!({
         "secretCode": a.secret_code,
         "otpauthUri": a.otpauth_uri,
-        "qrCodePng": format!("data:image/png;base64,{}", a.qr_png_base64),
+        "qrCode": a.qr_code_data_url,
     }))
     .into_response())
 }

@@ -7,6 +7,8 @@
 //! crate or of settings cannot drift from the standard.
 
 use super::DevIdpError;
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use qrcode::QrCode;
 use stepup_core::clock::UnixSeconds;
 use totp_rs::{Algorithm, Builder, Secret, Totp};
 
@@ -109,11 +111,22 @@ impl TotpKey {
             .map_err(|e| DevIdpError::Internal(format!("otpauth URI: {e}")))
     }
 
-    /// The QR code of [`TotpKey::otpauth_uri`] as a base64 PNG (for a `data:` URL).
-    pub fn qr_png_base64(&self) -> Result<String, DevIdpError> {
-        self.totp
-            .to_qr_base64()
-            .map_err(|e| DevIdpError::Internal(format!("QR code: {e}")))
+    /// The QR code of [`TotpKey::otpauth_uri`] as an SVG picture in a `data:` URL, for an
+    /// `<img src>`.
+    pub fn qr_svg_data_url(&self) -> Result<String, DevIdpError> {
+        let code = self.qr_code()?;
+        let svg = code
+            .render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(200, 200)
+            .build();
+        Ok(format!(
+            "data:image/svg+xml;base64,{}",
+            STANDARD.encode(svg)
+        ))
+    }
+
+    fn qr_code(&self) -> Result<QrCode, DevIdpError> {
+        QrCode::new(self.otpauth_uri()?).map_err(|e| DevIdpError::Internal(format!("QR code: {e}")))
     }
 }
 
@@ -198,8 +211,27 @@ mod tests {
             "{uri}"
         );
         assert!(uri.contains("issuer=stepup%20demo"), "{uri}");
-        let png = key.qr_png_base64().unwrap();
-        assert!(png.starts_with("iVBORw0KGgo"), "a PNG signature in base64");
+        let url = key.qr_svg_data_url().unwrap();
+        let svg = url.strip_prefix("data:image/svg+xml;base64,").unwrap();
+        let svg = String::from_utf8(STANDARD.decode(svg).unwrap()).unwrap();
+        assert!(svg.contains("<svg") && svg.ends_with("</svg>"), "{svg}");
+        // What a scanner reads: the code's modules, four modules of quiet zone, decoded.
+        let code = key.qr_code().unwrap();
+        let (width, colors) = (code.width(), code.to_colors());
+        let (quiet, scale) = (4, 4);
+        let side = (width + 2 * quiet) * scale;
+        let mut image = rqrr::PreparedImage::prepare_from_greyscale(side, side, |x, y| {
+            let (mx, my) = (
+                (x / scale).wrapping_sub(quiet),
+                (y / scale).wrapping_sub(quiet),
+            );
+            let dark = mx < width && my < width && colors[my * width + mx] == qrcode::Color::Dark;
+            if dark { 0 } else { 255 }
+        });
+        let grids = image.detect_grids();
+        assert_eq!(grids.len(), 1, "one QR code");
+        let (_, content) = grids[0].decode().unwrap();
+        assert_eq!(content, uri);
     }
 
     #[test]

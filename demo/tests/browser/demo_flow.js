@@ -108,7 +108,12 @@ function expect(cond, what) { if (!cond) throw new Error("assertion failed: " + 
 
     // 2. software token: scan the QR code (read the secret), verify a code
     await page.click("#associate");
-    await page.waitForSelector("#qr[src^='data:image/png;base64,']");
+    await page.waitForSelector("#qr[src^='data:image/svg+xml;base64,']");
+    // the SVG really renders (a broken picture has no natural size)
+    await page.waitForFunction(() => {
+      const img = document.getElementById("qr");
+      return img.complete && img.naturalWidth > 0;
+    }, null, { timeout: 5000 });
     const secretText = (await text("#totp-secret")).trim();
     expect(/^[A-Z2-7]{16,}$/.test(secretText), "a base32 secret is shown: " + secretText);
     expect((await text("#otpauth-uri")).startsWith("otpauth://totp/"), "otpauth URI shown");

@@ -1,4 +1,4 @@
-//! Shared by the operator's test binaries: the CI rule for missing components, DynamoDB
+//! Shared by the operator's test modules: the CI rule for missing components, DynamoDB
 //! Local tables and the seed's hand-made item.
 
 #![allow(dead_code)]
