@@ -262,7 +262,11 @@ impl Plan {
             writeln!(f, "- delete {} ({}): {why}", d.key, d.owner)?;
         }
         if !self.unchanged.is_empty() {
-            writeln!(f, "= {} item(s) unchanged", self.unchanged.len())?;
+            writeln!(
+                f,
+                "= {} unchanged",
+                super::validate::plural(self.unchanged.len(), "item", "items")
+            )?;
         }
         for c in &self.conflicts {
             writeln!(f, "! conflict: {c}")?;
@@ -707,7 +711,7 @@ mod tests {
         );
         assert!(later.is_noop(), "{later}");
         assert_eq!(later.unchanged.len(), 2);
-        assert_eq!(later.to_string(), "= 2 item(s) unchanged\nnothing to do\n");
+        assert_eq!(later.to_string(), "= 2 items unchanged\nnothing to do\n");
 
         // A change rewrites only the item concerned, keeping its createTimestamp.
         let mut changed = p.clone();

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use stepup_core::clock::UnixSeconds;
 use stepup_core::crd::plan::Conflict;
+use stepup_core::crd::validate::plural;
 use stepup_core::crd::{PolicyError, PolicyInput, StepUpPolicy, StepUpPolicyStatus, condition};
 use stepup_core::item::{Item, ItemExt};
 
@@ -116,7 +117,10 @@ pub fn status_for(
                     condition::READY,
                     "True",
                     reason::RULES_SYNCED,
-                    format!("all {rules} rule(s) are in the setting table"),
+                    format!(
+                        "{}, all in the setting table",
+                        plural(*rules as usize, "rule", "rules")
+                    ),
                 )
             } else {
                 cond(
@@ -124,9 +128,9 @@ pub fn status_for(
                     "False",
                     reason::RULE_KEY_CONFLICT,
                     format!(
-                        "{synced} of {rules} rule(s) are in the setting table; {} rule key(s) \
-                         are held elsewhere",
-                        conflicts.len()
+                        "{synced} of {} in the setting table; {} held elsewhere",
+                        plural(*rules as usize, "rule", "rules"),
+                        plural(conflicts.len(), "rule key", "rule keys")
                     ),
                 )
             };
@@ -181,8 +185,8 @@ pub fn status_for(
                     "False",
                     reason::INVALID,
                     format!(
-                        "the policy is malformed: nothing was written; the {kept} item(s) it \
-                         had are kept"
+                        "the policy is malformed: nothing was written; the {} kept",
+                        plural(*kept as usize, "item it had is", "items it had are")
                     ),
                 ),
                 cond(
@@ -246,7 +250,11 @@ pub fn events_for(previous: Option<&StepUpPolicyStatus>, outcome: &Outcome) -> V
                 out.push(EventSpec {
                     warning: false,
                     reason: reason::SYNCED,
-                    note: format!("{rules} rule(s): {written} item(s) written, {deleted} deleted"),
+                    note: format!(
+                        "{}: {} written, {deleted} deleted",
+                        plural(*rules as usize, "rule", "rules"),
+                        plural(*written as usize, "item", "items")
+                    ),
                 });
             }
             if !conflicts.is_empty() {

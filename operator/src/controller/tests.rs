@@ -39,6 +39,14 @@ fn a_synced_policy_is_ready_and_an_unchanged_one_keeps_its_status() {
     assert_eq!(get(&first, "Synced").status, "True");
     assert_eq!(get(&first, "Conflict").status, "False");
     assert_eq!(first.synced_rules, Some(2));
+    assert_eq!(
+        get(&first, "Ready").message,
+        "2 rules, all in the setting table"
+    );
+    assert_eq!(
+        events_for(None, &synced(vec![], 1))[0].note,
+        "2 rules: 1 item written, 0 deleted"
+    );
     assert_eq!(first.last_sync_time, Some(time_of(NOW)));
     // An hour later nothing changed: the same status, so no watch event follows.
     let later = status_for(Some(&first), &synced(vec![], 0), Some(3), NOW.plus(3600));
@@ -52,6 +60,10 @@ fn a_conflict_is_reported_once_with_the_holder() {
     let s = status_for(None, &out, Some(1), NOW);
     assert_eq!(get(&s, "Ready").status, "False");
     assert_eq!(get(&s, "Ready").reason, reason::RULE_KEY_CONFLICT);
+    assert_eq!(
+        get(&s, "Ready").message,
+        "1 of 2 rules in the setting table; 1 rule key held elsewhere"
+    );
     let c = get(&s, "Conflict");
     assert_eq!(
         (c.status.as_str(), c.reason.as_str()),
@@ -92,6 +104,10 @@ fn a_malformed_policy_says_why_and_keeps_its_count_of_items() {
     );
     assert!(ready.message.contains("rules[0].maxAge"));
     assert_eq!(get(&s, "Synced").reason, reason::INVALID);
+    assert_eq!(
+        get(&s, "Synced").message,
+        "the policy is malformed: nothing was written; the 1 item it had is kept"
+    );
     assert_eq!(s.synced_rules, Some(1));
     assert_eq!(s.last_sync_time, None);
     assert_eq!(events_for(None, &out)[0].reason, reason::INVALID);
