@@ -253,7 +253,7 @@ pub fn events_for(previous: Option<&StepUpPolicyStatus>, outcome: &Outcome) -> V
                     note: format!(
                         "{}: {} written, {deleted} deleted",
                         plural(*rules as usize, "rule", "rules"),
-                        plural(*written as usize, "item", "items")
+                        plural(*written, "item", "items")
                     ),
                 });
             }
