@@ -198,6 +198,11 @@ impl Setup {
         if let Some(v) = self.verification {
             args.extend(["--verification".into(), v.as_str().into()]);
         }
+        // The decision log defaults to stdout, which the test harness does not capture: off
+        // unless the scenario names a target (the audit scenario reads it from a file).
+        if !self.args.iter().any(|a| a == "--decision-log") {
+            args.extend(["--decision-log".into(), "off".into()]);
+        }
         args.extend(self.args);
         let config = Config::try_parse_from(args).unwrap();
         config.validate().unwrap();
