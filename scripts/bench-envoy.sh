@@ -103,21 +103,8 @@ est=$(( ${#SETUPS[@]} * (REPS * 2 * (SECS + 1) + WARMUP_SECS + 2) + 20 ))
 [ "$PERF" = 1 ] && est=$(( est + SECS + 10 ))
 log "about $(( est / 60 )) min $(( est % 60 )) s after the build (${#SETUPS[@]} set-ups, $REPS reps, ${SECS}s runs, 2 passes)"
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/stepup-target}"
 export INSTANCE="bench-$$"
-WORK="$(mktemp -d)"
-PIDS=()
-
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  ./scripts/dynamodb-local.sh stop >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_start
 
 # --- CPUs: the affinity list of this shell, expanded ("0-2,5" -> 0 1 2 5).
 CPUS=()

@@ -150,3 +150,22 @@ with_install_lock() {
   flock -u 9
   exec 9>&-   # do not leak the lock file into servers started afterwards
 }
+
+# For the benchmark scripts (called from the repository root, after INSTANCE is set):
+# CARGO_TARGET_DIR defaulted, a scratch directory $WORK, and on exit every process whose
+# pid was added to PIDS ended, this INSTANCE's DynamoDB Local stopped and $WORK removed.
+bench_start() {
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/stepup-target}"
+  WORK="$(mktemp -d)"
+  PIDS=()
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+bench_cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  ./scripts/dynamodb-local.sh stop >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
