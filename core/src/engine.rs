@@ -118,6 +118,14 @@ impl Engine {
     /// Decides one request at `now`; counts it, and logs it when the decision log wants it.
     pub async fn check(&self, req: &CheckRequest<'_>, now: UnixSeconds) -> Decision {
         let watch = Stopwatch::start();
+        // Canonical once: the rule lookup and the decision log use the same spelling.
+        let method = if req.method.bytes().any(|b| b.is_ascii_lowercase()) {
+            Cow::Owned(req.method.to_ascii_uppercase())
+        } else {
+            Cow::Borrowed(req.method)
+        };
+        let host = canonical_host(req.host);
+        let mut ctx = Context::new(&method, &host);
         let token = match extract_bearer(req.authorization) {
             Ok(token) => token,
             Err(e) => {
@@ -127,7 +135,7 @@ impl Engine {
                         .increment(1);
                 }
                 let d = Decision::Unauthenticated { reason: e.into() };
-                return self.finish(d, &Context::request(req), now, watch);
+                return self.finish(d, &ctx, now, watch);
             }
         };
         let claims = match self.verifier.verify(token, now).await {
@@ -139,42 +147,31 @@ impl Engine {
                 let d = Decision::Unauthenticated {
                     reason: AuthFailure::InvalidToken,
                 };
-                return self.finish(d, &Context::request(req), now, watch);
+                return self.finish(d, &ctx, now, watch);
             }
         };
-        let mut ctx = Context::request(req);
         ctx.claims = Some(&claims);
 
         let path = match canonicalize(req.path) {
             Ok(p) => p,
             Err(e) => {
                 tracing::debug!(reason = e.metric_label(), "path has no canonical form");
-                let d = self.globally(Decision::Denied(DenyReason::MalformedPath), &claims);
+                let d = self.enforced(None, Decision::Denied(DenyReason::MalformedPath), &claims);
                 return self.finish(d, &ctx, now, watch);
             }
         };
         ctx.path = Some(&path);
         let Some(index) = self.policies.current() else {
-            let d = self.globally(Decision::Denied(DenyReason::PolicyUnavailable), &claims);
+            let d = self.enforced(
+                None,
+                Decision::Denied(DenyReason::PolicyUnavailable),
+                &claims,
+            );
             return self.finish(d, &ctx, now, watch);
         };
-        let method = if req.method.bytes().any(|b| b.is_ascii_lowercase()) {
-            Cow::Owned(req.method.to_ascii_uppercase())
-        } else {
-            Cow::Borrowed(req.method)
-        };
-        let host = canonical_host(req.host);
         let rule = index.lookup(&method, &host, &path);
         let decision = self.decide(&claims, rule, now).await;
-        let audited = rule.is_some_and(|r| r.enforcement == Enforcement::Audit)
-            || self.config.enforcement == Enforcement::Audit;
-        let decision = if audited {
-            decision::audit(decision, &claims)
-        } else {
-            decision
-        };
-        ctx.method = &method;
-        ctx.host = &host;
+        let decision = self.enforced(rule, decision, &claims);
         ctx.rule = rule;
         self.finish(decision, &ctx, now, watch)
     }
@@ -220,9 +217,11 @@ impl Engine {
         self.counters.get_or_init(EngineCounters::new)
     }
 
-    /// Under global audit, `decision` (taken before any rule was found) is report-only.
-    fn globally(&self, decision: Decision, claims: &AccessClaims) -> Decision {
-        match self.config.enforcement {
+    /// `decision` as enforced under `rule` (`None`: taken before any rule was found): made
+    /// report-only when the rule or the global setting says audit.
+    fn enforced(&self, rule: Option<&Rule>, decision: Decision, claims: &AccessClaims) -> Decision {
+        let rule_says = rule.map_or(Enforcement::Enforce, |r| r.enforcement);
+        match rule_says.max(self.config.enforcement) {
             Enforcement::Audit => decision::audit(decision, claims),
             Enforcement::Enforce => decision,
         }
@@ -287,10 +286,11 @@ struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
-    fn request(req: &CheckRequest<'a>) -> Context<'a> {
+    /// `method` upper case, `host` canonical.
+    fn new(method: &'a str, host: &'a str) -> Context<'a> {
         Context {
-            method: req.method,
-            host: req.host,
+            method,
+            host,
             path: None,
             claims: None,
             rule: None,

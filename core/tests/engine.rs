@@ -249,15 +249,10 @@ async fn a_malformed_item_denies_its_path_and_an_unloaded_index_denies_everythin
 #[tokio::test]
 async fn origin_jti_mode_keeps_a_step_up_across_a_token_refresh() {
     let mut w = world(vec![]).await;
-    w.engine = Engine::new(
-        w.engine.policies().clone(),
-        w.engine.verifier().clone(),
-        w.sessions.clone(),
-        EngineConfig {
-            use_origin_jti: true,
-            ..EngineConfig::default()
-        },
-    );
+    w.engine = w.engine_with(EngineConfig {
+        use_origin_jti: true,
+        ..EngineConfig::default()
+    });
     let mut c = w.issuer.claims("alice", "jti-refreshed", NOW);
     c["origin_jti"] = serde_json::json!("origin-1");
     w.complete("origin-1", NOW, Factor::SoftwareToken).await;
@@ -569,13 +564,7 @@ fn with_log(w: &World, config: EngineConfig, sample_allows: f64) -> (Engine, Log
     let lines = LogLines::default();
     let log =
         stepup_core::decision_log::DecisionLog::to_writer(Box::new(lines.clone()), sample_allows);
-    let engine = Engine::new(
-        w.engine.policies().clone(),
-        w.engine.verifier().clone(),
-        w.sessions.clone(),
-        config,
-    )
-    .with_decision_log(Arc::new(log));
+    let engine = w.engine_with(config).with_decision_log(Arc::new(log));
     (engine, lines)
 }
 
@@ -656,9 +645,56 @@ async fn an_audited_rule_allows_what_it_would_refuse_and_says_what_it_would_have
     assert_eq!(lines[1]["reason"], "STEP_UP_DENY");
     assert_eq!(lines[4]["reason"], "invalid_token");
     assert!(lines[4]["sub"].is_null());
+    // Refused before the token verified, the request is still logged canonical.
+    assert_eq!(lines[4]["host"], "api.example.com");
+    assert_eq!(lines[4]["method"], "POST");
     let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
     assert!(!text.contains(&t), "the token is never logged");
     assert!(!text.contains("jti-1"), "the jti only hashed");
+}
+
+#[tokio::test]
+async fn an_enforcement_value_stepup_cannot_read_quarantines_its_rule() {
+    // Written by hand or by another tool: near misses of AUDIT, an empty value, a number.
+    // Each must be a deny (the quarantine), never the challenge of a rule read as
+    // enforced and never an audited allow. So must an item broken elsewhere that says
+    // AUDIT: a quarantined rule is enforced whatever it asked for.
+    let bad = [
+        Attr::s("AUDITT"),
+        Attr::s(" AUDIT"),
+        Attr::s("AUDIT "),
+        Attr::s(""),
+        Attr::s("off"),
+        Attr::n(1u64),
+    ];
+    let mut items: Vec<Item> = bad
+        .iter()
+        .enumerate()
+        .map(|(i, value)| {
+            item(&[
+                ("id", Attr::s(format!("bad-{i}"))),
+                ("path", Attr::s(format!("/bad/{i}"))),
+                ("stepUpState", Attr::s("STEP_UP_REQUIRED")),
+                ("enforcement", value.clone()),
+            ])
+        })
+        .collect();
+    items.push(item(&[
+        ("id", Attr::s("broken")),
+        ("path", Attr::s("/broken")),
+        ("stepUpState", Attr::s("STEP_UP_REQUIRD")),
+        ("enforcement", Attr::s("AUDIT")),
+    ]));
+    let w = world(items).await;
+    let t = w.issuer.token("alice", "jti-1", NOW);
+    let paths = (0..bad.len()).map(|i| format!("/bad/{i}"));
+    for path in paths.chain(["/broken".to_owned()]) {
+        assert_eq!(
+            w.check("POST", &path, Some(&t)).await,
+            Decision::Denied(DenyReason::Policy),
+            "{path}"
+        );
+    }
 }
 
 #[tokio::test]

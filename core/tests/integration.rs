@@ -18,3 +18,4 @@ mod engine;
 mod seed_sessions;
 mod store;
 mod token;
+mod upstream_headers;

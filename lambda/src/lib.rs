@@ -19,27 +19,6 @@
 pub mod authorizer;
 pub mod config;
 
-/// How the functions end when they cannot start: one error record (the full chain only at
-/// `debug`) and a distinct status, 2 for a setting that cannot work, 1 for the rest.
-pub mod exit {
-    use std::process::ExitCode;
-
-    fn report(error: &(dyn std::error::Error + '_), status: u8) -> ExitCode {
-        tracing::debug!(error = ?error, "cannot start");
-        tracing::error!(error = %error, "cannot start");
-        ExitCode::from(status)
-    }
-
-    /// A configuration error (exit 2).
-    pub fn usage(error: &(dyn std::error::Error + '_)) -> ExitCode {
-        report(error, 2)
-    }
-
-    /// Any other start-up failure (exit 1).
-    pub fn failure(error: &(dyn std::error::Error + '_)) -> ExitCode {
-        report(error, 1)
-    }
-}
 pub mod emf;
 
 use anyhow::Context;

@@ -6,7 +6,7 @@ use crate::common::*;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use stepup_core::engine::EngineConfig;
-use stepup_core::policy::PolicyCache;
+use stepup_core::policy::{Enforcement, PolicyCache};
 use stepup_core::store::memory::MemorySessionStore;
 use stepup_core::testkit::world::EngineWorld;
 use stepup_core::{DenyReason, Engine, clock};
@@ -273,4 +273,32 @@ async fn http_api_v2_a_bare_token_is_refused_with_invalid_request_in_the_context
     let value = format!("BEARER {}", f.token("jti-v2-upper"));
     let resp = f.call(HTTP_V2_RAW_AUTHORIZATION, &value).await.unwrap();
     assert_eq!(resp["isAuthorized"], true);
+}
+
+#[tokio::test]
+async fn under_audit_a_refused_request_is_allowed_with_what_it_would_have_got_but_a_bad_token_is_not()
+ {
+    let f = fixture().await;
+    let audit = f.engine_with(EngineConfig {
+        enforcement: Enforcement::Audit,
+        ..EngineConfig::default()
+    });
+    let now = f.now;
+    let call =
+        |fixture: &'static [u8], token: String| handle_event(&audit, event(fixture, &token), now);
+    let rest = call(REST_SEED_TRANSFER, f.token("jti-1")).await.unwrap();
+    assert_eq!(statement(&rest)["Effect"], "Allow", "{rest}");
+    assert_eq!(rest["context"]["step_up"], "audit");
+    assert_eq!(rest["context"]["audit"], "required");
+    let http = call(HTTP_V2_TRANSFER, f.token("jti-2")).await.unwrap();
+    assert_eq!(http["isAuthorized"], true, "{http}");
+    assert_eq!(http["context"]["audit"], "required");
+    // Audit is about rules: a token that does not verify is refused as ever.
+    assert!(matches!(
+        call(REST_SEED_TRANSFER, "not.a.jwt".into()).await,
+        Err(AuthorizerError::Unauthorized)
+    ));
+    // Enforced, nothing says audit.
+    let enforced = f.call(HTTP_V2_INFO, &f.token("jti-3")).await.unwrap();
+    assert!(enforced["context"].get("audit").is_none(), "{enforced}");
 }

@@ -99,9 +99,11 @@ pub async fn run(args: RunArgs) -> Result<()> {
     tracing::info!(listen = %args.admin_listen, "admin listener up");
 
     let client = Client::try_default().await?;
-    let dynamo = dynamodb_client(&args.dynamo.aws_endpoints(), DynamoTimeouts::Sdk).await;
+    let endpoints = args.dynamo.aws_endpoints();
+    let dynamo = dynamodb_client(&endpoints, DynamoTimeouts::Sdk).await;
     let table = args.table();
-    let store = Arc::new(DynamoSettingStore::new(dynamo, table.clone()));
+    let store =
+        Arc::new(DynamoSettingStore::new(dynamo, table.clone()).with_endpoint(endpoints.dynamodb));
     let clock: Arc<dyn Fn() -> UnixSeconds + Send + Sync> = Arc::new(stepup_core::clock::now);
     let identity = args.identity();
 

@@ -31,15 +31,8 @@ const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/stepup-operator";
 const AUTHZ_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/stepup-authz";
 const POOL_ID: &str = "eu-west-1_AbCdEf123";
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("operator/ has a parent")
-        .to_path_buf()
-}
-
 fn chart_dir() -> PathBuf {
-    repo().join("charts/stepup")
+    common::repo("charts/stepup")
 }
 
 /// Installs the Helm engine once per test binary; `None` (after saying why) when it is not
@@ -47,7 +40,7 @@ fn chart_dir() -> PathBuf {
 fn helm() -> Option<()> {
     static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
     let result = INSTALLED.get_or_init(|| {
-        let out = Command::new(repo().join("scripts/helm.sh"))
+        let out = Command::new(common::repo("scripts/helm.sh"))
             .arg("install")
             .output()
             .map_err(|e| format!("cannot run scripts/helm.sh: {e}"))?;
@@ -117,7 +110,7 @@ fn write_values(dir: &Path, values: &Value) -> PathBuf {
 fn lint(values: &Value, strict: bool) -> (bool, Value) {
     let tmp = tempfile::tempdir().unwrap();
     let values = write_values(tmp.path(), values);
-    let mut cmd = Command::new(repo().join("scripts/helm.sh"));
+    let mut cmd = Command::new(common::repo("scripts/helm.sh"));
     cmd.arg("lint").arg(chart_dir()).arg(&values);
     if strict {
         cmd.arg("--strict");
@@ -139,7 +132,7 @@ fn render(values: &Value) -> Result<Vec<Value>, String> {
     let tmp = tempfile::tempdir().unwrap();
     let values = write_values(tmp.path(), values);
     let outdir = tmp.path().join("out");
-    let out = Command::new(repo().join("scripts/helm.sh"))
+    let out = Command::new(common::repo("scripts/helm.sh"))
         .arg("render")
         .arg(chart_dir())
         .arg(&values)
@@ -953,7 +946,7 @@ fn chart_crd_is_the_repository_crd() {
 
     // The repository's crds/ is generated from the Rust types (core/tests/crd.rs); the chart
     // must carry the same text.
-    let repo_crd = repo().join("crds/stepuppolicies.yaml");
+    let repo_crd = common::repo("crds/stepuppolicies.yaml");
     let repo_text = std::fs::read_to_string(&repo_crd)
         .unwrap_or_else(|e| panic!("{}: {e}", repo_crd.display()));
     assert!(

@@ -9,18 +9,13 @@
 //! what only the validator can see (each file says why); the CRD accepts them, and the
 //! test says so, so that a schema that learns to refuse one moves it to `invalid/`.
 
+use crate::common::{examples, repo};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use stepup_core::crd::PolicyRule;
 use stepup_core::crd::cel_rules::RULE_VALIDATIONS;
 use stepup_core::crd::validate::json_schema_of;
-
-fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(path)
-}
 
 fn fixtures(dir: &str) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(repo("operator/tests/fixtures").join(dir))
@@ -237,14 +232,14 @@ fn the_crd_in_crds_refuses_every_corpus_case_the_validator_refuses() {
 #[test]
 fn the_examples_pass_both_the_validator_and_the_crd() {
     let api = ApiServer::from_crds_file();
-    for file in std::fs::read_dir(repo("examples/policies")).unwrap() {
+    for file in std::fs::read_dir(examples()).unwrap() {
         let file = file.unwrap().path();
         if file.extension().is_some_and(|e| e == "yaml") {
             let text = std::fs::read_to_string(&file).unwrap();
             assert_eq!(api.refuses(&text), None, "{}", file.display());
         }
     }
-    let (code, stdout, _) = validate(&repo("examples/policies"));
+    let (code, stdout, _) = validate(&examples());
     assert_eq!(code, Some(0), "{stdout}");
     assert!(
         stdout.ends_with("# 3 documents: 3 valid, 0 invalid (0 errors)\n"),
@@ -280,7 +275,7 @@ fn every_cel_rule_of_the_crd_has_a_counterpart_that_answers_as_the_cel_does() {
         .chain(
             ["claims.yaml", "payments.yaml", "transfer.yaml"]
                 .iter()
-                .map(|f| repo("examples/policies").join(f)),
+                .map(|f| examples().join(f)),
         );
     for file in files {
         let text = std::fs::read_to_string(file).unwrap();

@@ -3,15 +3,11 @@
 //! endpoint and says what to try; exit codes tell usage errors (2) from failures (1) and
 //! policy problems (3); `validate` and a dry run need no AWS at all.
 
-use std::path::PathBuf;
+use crate::common::{examples, repo};
 use std::process::Output;
 use stepup_core::testkit::offline::{UNREACHABLE, assert_actionable, command};
 
 const TABLE: &str = "step-up-auth-setting";
-
-fn examples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policies")
-}
 
 /// `sync -f <path> <extra..> --dynamodb-endpoint <unreachable>`.
 fn sync_unreachable(path: &std::path::Path, extra: &[&str]) -> (Output, String, String) {
@@ -93,8 +89,7 @@ fn one_policy_is_one_policy() {
 
 #[test]
 fn sync_reports_a_bad_manifest_before_it_touches_aws() {
-    let bad =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invalid/max-age-zero.yaml");
+    let bad = repo("operator/tests/fixtures/invalid/max-age-zero.yaml");
     let (out, stdout, stderr) = sync_unreachable(&bad, &[]);
     // The typo is on stdout even though the table cannot be reached (exit 1).
     assert!(stdout.contains("! error: "), "{stdout}");
@@ -105,8 +100,7 @@ fn sync_reports_a_bad_manifest_before_it_touches_aws() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_actionable(&stderr, &[TABLE]);
     // A document nobody can name stops the sync before AWS: exit 3, nothing on stderr.
-    let not_yaml =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invalid/not-yaml.yaml");
+    let not_yaml = repo("operator/tests/fixtures/invalid/not-yaml.yaml");
     let (out, stdout, stderr) = sync_unreachable(&not_yaml, &[]);
     assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
     assert!(stdout.contains("# nothing planned"), "{stdout}");

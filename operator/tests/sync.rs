@@ -7,7 +7,7 @@
 
 use crate::common;
 
-use common::hand_made;
+use common::{examples, hand_made};
 use std::path::PathBuf;
 use std::process::Command;
 use stepup_core::clock::UnixSeconds;
@@ -23,10 +23,6 @@ const NOW: UnixSeconds = UnixSeconds::from_secs(1_800_000_000);
 /// A fresh setting table in DynamoDB Local, or `None` when the test is to be skipped.
 async fn fresh_table(test: &str) -> Option<(String, DynamoSettingStore)> {
     common::fresh_setting_table(&format!("op{test}")).await
-}
-
-fn examples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policies")
 }
 
 fn args(path: PathBuf, endpoint: &str, table: &str) -> SyncArgs {

@@ -20,6 +20,7 @@
 pub mod args;
 pub mod aws;
 pub mod env;
+pub mod exit;
 pub mod logging;
 
 #[cfg(feature = "server")]

@@ -1,16 +1,17 @@
 //! `stepup-sidecar`: parse and check the configuration, install logging and metrics, run.
 
 use std::process::ExitCode;
-use stepup_runtime::init_logging;
+use stepup_runtime::{exit, init_logging};
 use stepup_sidecar::{Config, run, telemetry};
+
+const BINARY: &str = "stepup-sidecar";
 
 #[tokio::main]
 async fn main() -> ExitCode {
     // Flags and `STEPUP_*` variables; an empty variable counts as unset.
     let config: Config = stepup_runtime::env::parse();
     if let Err(e) = config.validate() {
-        eprintln!("stepup-sidecar: {e}");
-        return ExitCode::from(2);
+        return exit::usage(BINARY, &e);
     }
     let started = async {
         init_logging(config.log_format)?;
@@ -18,10 +19,6 @@ async fn main() -> ExitCode {
     };
     match started.await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "stepup-sidecar failed");
-            eprintln!("stepup-sidecar: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => exit::failure(BINARY, &*e),
     }
 }

@@ -202,18 +202,13 @@ where
     }
 }
 
-/// What a store's errors name: `what` and `table`, the client's region and the endpoint
-/// override it was given.
-fn target_of(
-    client: &Client,
-    what: &'static str,
-    table: &str,
-    endpoint: Option<String>,
-) -> AwsTarget {
+/// What a store's errors name: `what` and `table`, and the client's region (the endpoint
+/// override, when there is one, comes from `with_endpoint`).
+fn target_of(client: &Client, what: &'static str, table: impl Into<String>) -> AwsTarget {
     AwsTarget {
         what,
-        name: table.to_owned(),
-        endpoint,
+        name: table.into(),
+        endpoint: None,
         region: client.config().region().map(|r| r.to_string()),
     }
 }
@@ -226,19 +221,17 @@ fn target_of(
 #[derive(Debug, Clone)]
 pub struct DynamoSettingStore {
     client: Client,
-    table: String,
     page_size: Option<i32>,
+    /// The table (`target.name`) and what its errors name.
     target: AwsTarget,
 }
 
 impl DynamoSettingStore {
     /// The store for `table`; a scan reads pages of DynamoDB's default size (1 MB).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        let table = table.into();
         DynamoSettingStore {
-            target: target_of(&client, "setting table", &table, None),
+            target: target_of(&client, "setting table", table),
             client,
-            table,
             page_size: None,
         }
     }
@@ -257,7 +250,7 @@ impl DynamoSettingStore {
 
     /// The table name.
     pub fn table(&self) -> &str {
-        &self.table
+        &self.target.name
     }
 }
 
@@ -272,7 +265,7 @@ impl SettingStore for DynamoSettingStore {
             let page = self
                 .client
                 .scan()
-                .table_name(&self.table)
+                .table_name(&self.target.name)
                 .consistent_read(true)
                 .set_limit(self.page_size)
                 .set_exclusive_start_key(start_key.take())
@@ -295,7 +288,7 @@ impl SettingStore for DynamoSettingStore {
         let av = item_to_dynamo(&item).map_err(|e| unwritable_item(id, e))?;
         self.client
             .put_item()
-            .table_name(&self.table)
+            .table_name(&self.target.name)
             .set_item(Some(av))
             .send()
             .await
@@ -310,7 +303,7 @@ impl SettingStore for DynamoSettingStore {
         }
         self.client
             .delete_item()
-            .table_name(&self.table)
+            .table_name(&self.target.name)
             .key("id", AttributeValue::S(id.to_owned()))
             .send()
             .await
@@ -327,18 +320,16 @@ impl SettingStore for DynamoSettingStore {
 #[derive(Debug, Clone)]
 pub struct DynamoSessionStore {
     client: Client,
-    table: String,
+    /// The table (`target.name`) and what its errors name.
     target: AwsTarget,
 }
 
 impl DynamoSessionStore {
     /// The store for `table`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        let table = table.into();
         DynamoSessionStore {
-            target: target_of(&client, "session table", &table, None),
+            target: target_of(&client, "session table", table),
             client,
-            table,
         }
     }
 
@@ -350,7 +341,7 @@ impl DynamoSessionStore {
 
     /// The table name.
     pub fn table(&self) -> &str {
-        &self.table
+        &self.target.name
     }
 
     /// Writes `item` as it is, unconditionally (tests use it to plant a malformed item).
@@ -360,7 +351,7 @@ impl DynamoSessionStore {
         let av = item_to_dynamo(&item).map_err(|e| unwritable_item(key, e))?;
         self.client
             .put_item()
-            .table_name(&self.table)
+            .table_name(&self.target.name)
             .set_item(Some(av))
             .send()
             .await
@@ -374,7 +365,7 @@ impl DynamoSessionStore {
         let out = self
             .client
             .get_item()
-            .table_name(&self.table)
+            .table_name(&self.target.name)
             .key("sessionId", AttributeValue::S(key.to_owned()))
             .consistent_read(true)
             .send()
@@ -391,7 +382,7 @@ impl DynamoSessionStore {
     ) -> Result<(), StoreError> {
         self.client
             .put_item()
-            .table_name(&self.table)
+            .table_name(&self.target.name)
             .set_item(Some(item))
             .condition_expression(CREATE_CONDITION)
             .expression_attribute_names("#sid", "sessionId")
@@ -413,7 +404,7 @@ impl SessionStore for DynamoSessionStore {
         let out = self
             .client
             .get_item()
-            .table_name(&self.table)
+            .table_name(&self.target.name)
             .key("sessionId", AttributeValue::S(session_id.to_owned()))
             .consistent_read(true)
             .send()
@@ -451,7 +442,7 @@ impl SessionStore for DynamoSessionStore {
                 };
                 self.client
                     .put_item()
-                    .table_name(&self.table)
+                    .table_name(&self.target.name)
                     .set_item(Some(item))
                     .condition_expression(condition)
                     .expression_attribute_names("#version", "version")
@@ -481,7 +472,7 @@ impl SessionStore for DynamoSessionStore {
         let mut req = self
             .client
             .update_item()
-            .table_name(&self.table)
+            .table_name(&self.target.name)
             .key("sessionId", AttributeValue::S(session_id.to_owned()))
             .expression_attribute_names("#sid", "sessionId")
             .expression_attribute_names("#ttl", "ttl")
@@ -608,7 +599,7 @@ async fn create_table(client: &Client, table: &str, key: &str) -> Result<(), Sto
         Err(e) if e.code() == Some("ResourceInUseException") => Ok(()),
         Err(e) => Err(store_error(
             "CreateTable",
-            &target_of(client, "table", table, None),
+            &target_of(client, "table", table),
             e,
         )),
     }
@@ -623,9 +614,7 @@ async fn wait_active(client: &Client, table: &str) -> Result<(), StoreError> {
             .table_name(table)
             .send()
             .await
-            .map_err(|e| {
-                store_error("DescribeTable", &target_of(client, "table", table, None), e)
-            })?;
+            .map_err(|e| store_error("DescribeTable", &target_of(client, "table", table), e))?;
         if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
             return Ok(());
         }
@@ -642,13 +631,7 @@ async fn ttl_enabled(client: &Client, table: &str) -> Result<bool, StoreError> {
         .table_name(table)
         .send()
         .await
-        .map_err(|e| {
-            store_error(
-                "DescribeTimeToLive",
-                &target_of(client, "table", table, None),
-                e,
-            )
-        })?;
+        .map_err(|e| store_error("DescribeTimeToLive", &target_of(client, "table", table), e))?;
     Ok(matches!(
         out.time_to_live_description()
             .and_then(|d| d.time_to_live_status()),
@@ -679,7 +662,7 @@ async fn enable_ttl(client: &Client, table: &str, attribute: &str) -> Result<(),
             Ok(true) => Ok(()),
             _ => Err(store_error(
                 "UpdateTimeToLive",
-                &target_of(client, "table", table, None),
+                &target_of(client, "table", table),
                 e,
             )),
         },

@@ -68,6 +68,16 @@ impl EngineWorld {
         }
     }
 
+    /// Another engine over the world's policies, keys and session table, with `config`.
+    pub fn engine_with(&self, config: EngineConfig) -> Engine {
+        Engine::new(
+            Arc::clone(self.engine.policies()),
+            Arc::clone(self.engine.verifier()),
+            self.sessions.clone(),
+            config,
+        )
+    }
+
     /// A valid access token of [`USER`] with this `jti`.
     pub fn token(&self, jti: &str) -> String {
         self.issuer.token(USER, jti, self.now)

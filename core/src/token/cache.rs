@@ -77,8 +77,10 @@ impl TokenCache {
     /// A new generation empties the cache first. Counts the hit or the miss.
     pub fn get(&self, digest: &TokenDigest, generation: u64) -> Option<Arc<AccessClaims>> {
         // Generations only grow; a caller that read an older one (it raced a refresh)
-        // neither moves the cache back nor empties it, and its entry is a miss below.
-        if generation > self.generation.load(Ordering::Acquire)
+        // neither moves the cache back nor empties it, and misses below: only claims
+        // verified under the current key set are served, whatever the caller read.
+        let current = self.generation.load(Ordering::Acquire);
+        if generation > current
             && self.generation.fetch_max(generation, Ordering::AcqRel) < generation
         {
             self.entries.clear();
@@ -86,7 +88,7 @@ impl TokenCache {
         let found = self
             .entries
             .get(digest)
-            .filter(|entry| entry.generation == generation)
+            .filter(|entry| entry.generation == generation && generation >= current)
             .map(|entry| entry.claims);
         // Handles registered once (see crate::outcome_metrics): an atomic add per lookup.
         let [hit, miss] = self.counters.get_or_init(|| {
@@ -186,10 +188,10 @@ mod tests {
         // An insert that raced the change (verified under generation 1) never hits.
         cache.insert(digest("t1"), claims("j1"), 1);
         assert!(cache.get(&digest("t1"), 2).is_none());
-        // A request that read generation 1 before the refresh (it would verify with the
-        // old keys anyway) does not empty the cache or move it back.
+        // A request that read generation 1 before the refresh is not served the claims
+        // verified under the old keys, and does not empty the cache or move it back.
         cache.insert(digest("t2"), claims("j2"), 2);
-        let _ = cache.get(&digest("t1"), 1);
+        assert!(cache.get(&digest("t1"), 1).is_none());
         assert_eq!(cache.get(&digest("t2"), 2).unwrap().jti, "j2");
         assert!(cache.get(&digest("t1"), 2).is_none());
     }

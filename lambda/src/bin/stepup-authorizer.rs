@@ -5,8 +5,11 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use std::process::ExitCode;
 use stepup_core::clock;
-use stepup_lambda::{Config, Deps, exit, handle_event};
+use stepup_lambda::{Config, Deps, handle_event};
+use stepup_runtime::exit;
 use stepup_runtime::logging::{LogOptions, init_logging_with};
+
+const BINARY: &str = "stepup-authorizer";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -14,15 +17,15 @@ async fn main() -> ExitCode {
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
     if let Err(e) = init_logging_with(LogOptions::lambda()) {
-        return exit::failure(&e);
+        return exit::failure(BINARY, &e);
     }
     let config = match Config::from_env() {
         Ok(c) => c,
-        Err(e) => return exit::usage(&e),
+        Err(e) => return exit::usage(BINARY, &e),
     };
     let deps = match Deps::build(&config).await {
         Ok(d) => d,
-        Err(e) => return exit::failure(&*e),
+        Err(e) => return exit::failure(BINARY, &*e),
     };
     tracing::info!(
         init_ms = started.elapsed().as_secs_f64() * 1000.0,
@@ -35,6 +38,6 @@ async fn main() -> ExitCode {
     .await;
     match served {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => exit::failure(&*e),
+        Err(e) => exit::failure(BINARY, &*e),
     }
 }

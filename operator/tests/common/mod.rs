@@ -1,5 +1,5 @@
-//! Shared by the operator's test modules: the CI rule for missing components, DynamoDB
-//! Local tables and the seed's hand-made item.
+//! Shared by the operator's test modules: paths in the repository, the CI rule for missing
+//! components, DynamoDB Local tables and the seed's hand-made item.
 
 #![allow(dead_code)]
 
@@ -9,6 +9,18 @@ use stepup_core::item::{Attr, Item};
 use stepup_core::store::TableNames;
 use stepup_core::store::dynamo::{self, DynamoSettingStore};
 use stepup_core::testkit::components::unique_prefix;
+
+/// `path` in the repository.
+pub fn repo(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
+}
+
+/// The example policies, `examples/policies`.
+pub fn examples() -> std::path::PathBuf {
+    repo("examples/policies")
+}
 
 #[allow(unused_imports)]
 pub use stepup_core::testkit::components::{dynamodb as dynamodb_endpoint, in_ci};
