@@ -176,7 +176,15 @@ impl Manifests {
             out.push(PolicyInput::of(&loaded.policy));
         }
         for bad in &self.invalid {
-            if out.iter().any(|i| i.meta.owner == bad.owner) {
+            // A second definition whether or not it is valid (as `validate` counts it): the
+            // policy is malformed, never written from the one that happens to parse.
+            if let Some(input) = out.iter_mut().find(|i| i.meta.owner == bad.owner) {
+                let again = format!("{} defines it again, invalid", bad.source);
+                let err = PolicyError {
+                    policy: bad.owner.clone(),
+                    problems: vec![again],
+                };
+                duplicates_note(input, err);
                 continue;
             }
             out.push(PolicyInput {
@@ -432,6 +440,19 @@ spec:
         assert_eq!(inputs.len(), 1);
         let err = inputs[0].rules.as_ref().unwrap_err();
         assert!(err.problems[0].contains("defines it again"), "{err}");
+        // The same when the second definition does not even fit the schema: the valid one
+        // is not written on its own.
+        let invalid = "apiVersion: stepup.dev/v1alpha1\nkind: StepUpPolicy\nmetadata: {name: a}\n\
+                       spec: {rules: [{path: /a, action: Explode}]}\n";
+        for both in [
+            format!("{doc}---\n{invalid}"),
+            format!("{invalid}---\n{doc}"),
+        ] {
+            let inputs = read(&both).unwrap().to_inputs();
+            assert_eq!(inputs.len(), 1, "{both}");
+            let err = inputs[0].rules.as_ref().unwrap_err();
+            assert!(err.to_string().contains("defines it again"), "{err}");
+        }
     }
 
     #[test]
