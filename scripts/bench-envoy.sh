@@ -346,9 +346,7 @@ fi
 
 # --- Report. stats PASS SETUP COLUMN -> "median min max" over the reps.
 stats() {
-  awk -v p="$1" -v s="$2" -v c="$3" '$1 == p && $2 == s { print $c }' "$RESULTS" | sort -g \
-    | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan nan nan"; exit }
-             m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m, v[1], v[NR] }'
+  awk -v p="$1" -v s="$2" -v c="$3" '$1 == p && $2 == s { print $c }' "$RESULTS" | median_min_max
 }
 med() { stats "$@" | awk '{print $1}'; }
 ratio() { # ratio VALUE ANCHOR

@@ -78,7 +78,6 @@ done
 echo "| build | init_ms median | min | max | runs |"
 echo "|---|---:|---:|---:|---:|"
 for b in "${BUILDS[@]}"; do
-  sort -n "$WORK/$b.ms" | awk -v b="$b" '{ v[NR] = $1 } END {
-    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-    printf "| %s | %.1f ms | %.1f ms | %.1f ms | %d |\n", b, m, v[1], v[NR], NR }'
+  read -r median min max <<<"$(median_min_max <"$WORK/$b.ms")"
+  printf '| %s | %.1f ms | %.1f ms | %.1f ms | %d |\n' "$b" "$median" "$min" "$max" "$(wc -l <"$WORK/$b.ms")"
 done

@@ -169,3 +169,9 @@ bench_cleanup() {
   ./scripts/dynamodb-local.sh stop >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
+
+# median_min_max: numbers on stdin, one per line -> "median min max" ("nan nan nan" for none).
+median_min_max() {
+  sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan nan nan"; exit }
+    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m, v[1], v[NR] }'
+}

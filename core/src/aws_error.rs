@@ -127,28 +127,12 @@ impl AwsCause {
             _ => AwsCause::Service,
         }
     }
-
-    /// A short label for metrics.
-    pub fn metric_label(self) -> &'static str {
-        match self {
-            AwsCause::NoCredentials => "no_credentials",
-            AwsCause::CredentialsRefused => "credentials_refused",
-            AwsCause::NoRegion => "no_region",
-            AwsCause::Unreachable => "unreachable",
-            AwsCause::TimedOut => "timeout",
-            AwsCause::AccessDenied => "access_denied",
-            AwsCause::NotFound => "not_found",
-            AwsCause::Throttled => "throttled",
-            AwsCause::BadResponse => "bad_response",
-            AwsCause::Service => "service",
-        }
-    }
 }
 
-/// What the failed call was about: which table or user pool, and where.
+/// What the failed call was about: which table, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsTarget {
-    /// `setting table`, `session table`, `table`, `user pool`.
+    /// `setting table`, `session table`, `table`.
     pub what: &'static str,
     /// The table name or pool id.
     pub name: String,
@@ -190,10 +174,8 @@ pub struct AwsError {
 impl AwsError {
     /// What to try, naming the flags and variables that change the outcome.
     pub fn hint(&self) -> String {
-        let (flag, var) = match self.service {
-            "Cognito" => ("--cognito-endpoint", "STEPUP_COGNITO_ENDPOINT"),
-            _ => ("--dynamodb-endpoint", "STEPUP_DYNAMODB_ENDPOINT"),
-        };
+        // Only the DynamoDB stores make these errors today.
+        let (flag, var) = ("--dynamodb-endpoint", "STEPUP_DYNAMODB_ENDPOINT");
         let endpoint_flag = format!("{flag} ({var})");
         let name_flags = match self.target.what {
             "setting table" => {
@@ -202,7 +184,6 @@ impl AwsError {
             "session table" => {
                 "--session-table / --table-prefix (STEPUP_SESSION_TABLE / STEPUP_TABLE_PREFIX)"
             }
-            "user pool" => "--user-pool-id (STEPUP_USER_POOL_ID)",
             _ => "the table name",
         };
         match (self.cause, &self.target.endpoint) {
@@ -409,7 +390,6 @@ mod tests {
                 let hint = error(cause, endpoint).hint();
                 assert!(hint.starts_with("try: "), "{cause:?}: {hint}");
             }
-            assert!(!cause.metric_label().is_empty());
         }
         assert!(error(NotFound, None).hint().contains("--setting-table"));
         assert!(error(AccessDenied, None).hint().contains("dynamodb:Scan"));

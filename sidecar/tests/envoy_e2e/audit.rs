@@ -96,10 +96,15 @@ pub async fn audited_rules_reach_the_upstream_logged_and_counted_until_enforced(
         assert_eq!(line["policy"], policy);
         assert_eq!(line["path"], path);
         assert_eq!(line["client_id"], fx.pool.client_id.as_str());
-        assert!(line["jti_sha256"].is_string());
+        assert_eq!(
+            line["jti_sha256"],
+            stepup_core::decision_log::hash_jti(&crate::e2e::cognito::jti(&token))
+        );
     }
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!text.contains(&token), "no token in the decision log");
+    let jti = crate::e2e::cognito::jti(&token);
+    assert!(!text.contains(&jti), "the jti only hashed");
 
     // Counted per rule and as audits.
     let metrics = fx.metrics().await;
