@@ -109,8 +109,13 @@ async fn apply(policy: &StepUpPolicy, ctx: &Context, api: &Api<StepUpPolicy>) ->
         }
     }
     let previous = policy.status.as_ref();
-    let mut status = status_for(previous, &outcome, policy.metadata.generation, now);
-    status.enforcement = Some(policy.spec.enforcement);
+    let status = status_for(
+        previous,
+        &outcome,
+        policy.metadata.generation,
+        now,
+        policy.spec.enforcement,
+    );
     let events = events_for(previous, &outcome);
     patch_status(api, policy, &status).await?;
     publish(ctx, policy, &events).await;

@@ -7,7 +7,9 @@ use std::time::Duration;
 use stepup_core::clock::UnixSeconds;
 use stepup_core::crd::plan::Conflict;
 use stepup_core::crd::validate::plural;
-use stepup_core::crd::{PolicyError, PolicyInput, StepUpPolicy, StepUpPolicyStatus, condition};
+use stepup_core::crd::{
+    PolicyEnforcement, PolicyError, PolicyInput, StepUpPolicy, StepUpPolicyStatus, condition,
+};
 use stepup_core::item::{Item, ItemExt};
 
 use super::*;
@@ -79,12 +81,13 @@ fn conflict_message(conflicts: &[Conflict]) -> String {
 /// The status after `outcome`, given the `previous` one: conditions keep their
 /// `lastTransitionTime` while their status stays the same; `lastSyncTime` moves only when
 /// something was written (or was never set), so an unchanged policy gets an unchanged
-/// status.
+/// status; `enforcement` (the spec's) becomes the status's only when the sync went through.
 pub fn status_for(
     previous: Option<&StepUpPolicyStatus>,
     outcome: &Outcome,
     generation: Option<i64>,
     now: UnixSeconds,
+    enforcement: PolicyEnforcement,
 ) -> StepUpPolicyStatus {
     let prev_cond =
         |t: &str| previous.and_then(|s| s.conditions.iter().find(|c| c.type_ == t).cloned());
@@ -104,6 +107,8 @@ pub fn status_for(
     };
     let prev_synced_rules = previous.and_then(|s| s.synced_rules);
     let prev_sync_time = previous.and_then(|s| s.last_sync_time.clone());
+    // The enforcement the items were written with: only a sync changes it.
+    let prev_enforcement = previous.and_then(|s| s.enforcement);
     match outcome {
         Outcome::Synced {
             synced,
@@ -168,7 +173,7 @@ pub fn status_for(
                 } else {
                     prev_sync_time
                 },
-                enforcement: None,
+                enforcement: Some(enforcement),
             }
         }
         Outcome::Invalid { error, kept } => StepUpPolicyStatus {
@@ -198,7 +203,7 @@ pub fn status_for(
             ],
             synced_rules: Some(*kept),
             last_sync_time: prev_sync_time,
-            enforcement: None,
+            enforcement: prev_enforcement,
         },
         Outcome::StoreFailed { message } => StepUpPolicyStatus {
             observed_generation: generation,
@@ -226,7 +231,7 @@ pub fn status_for(
             ],
             synced_rules: prev_synced_rules,
             last_sync_time: prev_sync_time,
-            enforcement: None,
+            enforcement: prev_enforcement,
         },
     }
 }

@@ -4,7 +4,7 @@ use super::sweep::in_scope;
 use super::*;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use stepup_core::crd::plan::Conflict;
-use stepup_core::crd::{PolicyError, StepUpPolicyStatus};
+use stepup_core::crd::{PolicyEnforcement, PolicyError, StepUpPolicyStatus};
 
 const NOW: UnixSeconds = UnixSeconds::from_secs(1_800_000_000);
 
@@ -32,7 +32,13 @@ fn get<'a>(s: &'a StepUpPolicyStatus, t: &str) -> &'a Condition {
 
 #[test]
 fn a_synced_policy_is_ready_and_an_unchanged_one_keeps_its_status() {
-    let first = status_for(None, &synced(vec![], 2), Some(3), NOW);
+    let first = status_for(
+        None,
+        &synced(vec![], 2),
+        Some(3),
+        NOW,
+        PolicyEnforcement::Enforce,
+    );
     assert_eq!(first.observed_generation, Some(3));
     assert_eq!(get(&first, "Ready").status, "True");
     assert_eq!(get(&first, "Ready").reason, reason::RULES_SYNCED);
@@ -49,7 +55,13 @@ fn a_synced_policy_is_ready_and_an_unchanged_one_keeps_its_status() {
     );
     assert_eq!(first.last_sync_time, Some(time_of(NOW)));
     // An hour later nothing changed: the same status, so no watch event follows.
-    let later = status_for(Some(&first), &synced(vec![], 0), Some(3), NOW.plus(3600));
+    let later = status_for(
+        Some(&first),
+        &synced(vec![], 0),
+        Some(3),
+        NOW.plus(3600),
+        PolicyEnforcement::Enforce,
+    );
     assert_eq!(later, first);
     assert!(events_for(Some(&first), &synced(vec![], 0)).is_empty());
 }
@@ -57,7 +69,7 @@ fn a_synced_policy_is_ready_and_an_unchanged_one_keeps_its_status() {
 #[test]
 fn a_conflict_is_reported_once_with_the_holder() {
     let out = synced(vec![conflict("EXACT:/transfer")], 0);
-    let s = status_for(None, &out, Some(1), NOW);
+    let s = status_for(None, &out, Some(1), NOW, PolicyEnforcement::Enforce);
     assert_eq!(get(&s, "Ready").status, "False");
     assert_eq!(get(&s, "Ready").reason, reason::RULE_KEY_CONFLICT);
     assert_eq!(
@@ -79,7 +91,13 @@ fn a_conflict_is_reported_once_with_the_holder() {
     assert!(events[0].warning);
     assert!(events_for(Some(&s), &out).is_empty());
     // The conflict resolves: Ready again, a Synced event, new transition times.
-    let resolved = status_for(Some(&s), &synced(vec![], 0), Some(1), NOW.plus(60));
+    let resolved = status_for(
+        Some(&s),
+        &synced(vec![], 0),
+        Some(1),
+        NOW.plus(60),
+        PolicyEnforcement::Enforce,
+    );
     assert_eq!(
         get(&resolved, "Ready").last_transition_time,
         time_of(NOW.plus(60))
@@ -96,7 +114,7 @@ fn a_malformed_policy_says_why_and_keeps_its_count_of_items() {
         problems: vec!["rules[0].maxAge: `5 minutes` is not a duration".into()],
     };
     let out = Outcome::Invalid { error, kept: 1 };
-    let s = status_for(None, &out, Some(2), NOW);
+    let s = status_for(None, &out, Some(2), NOW, PolicyEnforcement::Enforce);
     let ready = get(&s, "Ready");
     assert_eq!(
         (ready.status.as_str(), ready.reason.as_str()),
@@ -116,11 +134,23 @@ fn a_malformed_policy_says_why_and_keeps_its_count_of_items() {
 
 #[test]
 fn a_store_failure_keeps_what_was_known_and_says_synced_false() {
-    let ok = status_for(None, &synced(vec![], 2), Some(1), NOW);
+    let ok = status_for(
+        None,
+        &synced(vec![], 2),
+        Some(1),
+        NOW,
+        PolicyEnforcement::Enforce,
+    );
     let out = Outcome::StoreFailed {
         message: "store unavailable: timeout".into(),
     };
-    let s = status_for(Some(&ok), &out, Some(1), NOW.plus(5));
+    let s = status_for(
+        Some(&ok),
+        &out,
+        Some(1),
+        NOW.plus(5),
+        PolicyEnforcement::Enforce,
+    );
     let synced_c = get(&s, "Synced");
     assert_eq!(
         (synced_c.status.as_str(), synced_c.reason.as_str()),
@@ -130,6 +160,23 @@ fn a_store_failure_keeps_what_was_known_and_says_synced_false() {
     assert_eq!(get(&s, "Conflict"), get(&ok, "Conflict"));
     assert_eq!(s.synced_rules, Some(2));
     assert_eq!(s.last_sync_time, ok.last_sync_time);
+    // Nothing was written: the enforcement stays the one the items were written with,
+    // even when the spec now asks for another.
+    let audit = status_for(
+        None,
+        &synced(vec![], 2),
+        Some(1),
+        NOW,
+        PolicyEnforcement::Audit,
+    );
+    let failed = status_for(
+        Some(&audit),
+        &out,
+        Some(2),
+        NOW.plus(5),
+        PolicyEnforcement::Enforce,
+    );
+    assert_eq!(failed.enforcement, Some(PolicyEnforcement::Audit));
     assert_eq!(events_for(Some(&s), &out)[0].reason, reason::STORE_ERROR);
 }
 
