@@ -101,12 +101,10 @@ impl Error {
 /// The operator's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Exit status of a failure while running: AWS, the Kubernetes API, a file that cannot
-/// be read.
-pub const EXIT_FAILURE: u8 = 1;
-/// Exit status of a usage error: an unknown flag (clap's own status) or a setting that
-/// cannot work (a DynamoDB endpoint that is not a URL).
-pub const EXIT_USAGE: u8 = 2;
+/// Exit status of a failure while running (AWS, the Kubernetes API, a file that cannot
+/// be read), and of a usage error (an unknown flag, clap's own status, or a setting that
+/// cannot work): the statuses every stepup binary uses.
+pub use stepup_runtime::exit::{FAILURE as EXIT_FAILURE, USAGE as EXIT_USAGE};
 /// Exit status of `validate` when some manifest has a problem, and of `sync` when some
 /// policy is malformed or conflicting (the others were applied) or some document cannot
 /// be read as a policy (nothing was applied).

@@ -9,8 +9,7 @@ async fn main() -> ExitCode {
     // Flags and variables; an empty variable counts as unset.
     let cli: Cli = stepup_runtime::env::parse();
     if let Err(e) = init_logging(cli.log_format()) {
-        eprintln!("stepup-operator: {e}");
-        return ExitCode::from(stepup_operator::EXIT_FAILURE);
+        return stepup_runtime::exit::failure("stepup-operator", &e);
     }
     let one_shot = cli.is_one_shot();
     match run(cli, stepup_core::clock::now()).await {
